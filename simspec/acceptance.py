@@ -1,0 +1,332 @@
+"""Acceptance processes: which draft tokens the target accepts.
+
+For absolute output positions ``j = 1..S`` let ``α_j`` be the probability that
+the drafter's proposal at ``j``, made from the *correct* prefix, is accepted,
+and ``A_j`` the realised outcome (``models.md`` §3).  Drafts made after a
+rejection are discarded, so only ``A`` along the correct prefix matters: one
+draw of ``A`` per replication serves every algorithm and every lookahead
+(common random numbers), which is what makes simspec's speedups paired.
+
+Every process answers ``sample(rng, n_positions, reps)`` with a boolean array
+of shape ``(reps, n_positions)`` and ``draw(...)`` with the same outcomes plus
+per-position *signals* that a lookahead policy may read before verification
+(here ``"alpha"``: the acceptance probability a perfectly calibrated drafter
+would report).
+
+>>> import numpy as np
+>>> from simspec import IIDAcceptance, MarkovAcceptance
+>>> rng = np.random.default_rng(0)
+>>> IIDAcceptance(0.8).sample(rng, n_positions=6, reps=2).shape
+(2, 6)
+>>> bursty = MarkovAcceptance.from_mean(0.8, burstiness=0.9)
+>>> round(bursty.mean, 12)
+0.8
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ._checks import int_at_least, probability, probability_array
+from .errors import InvalidParameterError, TraceFormatError
+
+__all__ = [
+    "AcceptanceDraw",
+    "AcceptanceProcess",
+    "IIDAcceptance",
+    "ScheduleAcceptance",
+    "MarkovAcceptance",
+    "TraceAcceptance",
+]
+
+
+@dataclass(frozen=True)
+class AcceptanceDraw:
+    """Outcomes ``accepted`` (bool, ``(reps, n_positions)``) and named per-position signals."""
+
+    accepted: np.ndarray
+    signals: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class AcceptanceProcess(Protocol):
+    """What every acceptance process provides."""
+
+    @property
+    def mean(self) -> float:
+        """Long-run fraction of accepted drafts (the marginal acceptance rate)."""
+
+    @property
+    def iid_rate(self) -> float | None:
+        """The rate ``a`` if outcomes are i.i.d. Bernoulli(a) (closed forms apply), else None."""
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw: ...
+
+    def sample(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> np.ndarray: ...
+
+
+def _check_shape(n_positions: int, reps: int) -> tuple[int, int]:
+    return (int_at_least("n_positions", n_positions, 1), int_at_least("reps", reps, 1))
+
+
+class _Base:
+    def sample(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> np.ndarray:
+        """Outcomes ``A`` as a bool array of shape ``(reps, n_positions)``."""
+        return self.draw(rng, n_positions, reps).accepted
+
+    @property
+    def variance(self) -> float:
+        """Variance of one outcome ``A_j`` under the marginal law."""
+        m = self.mean
+        return m * (1.0 - m)
+
+
+@dataclass(frozen=True)
+class IIDAcceptance(_Base):
+    """Every draft is accepted independently with probability ``rate``."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", probability("acceptance rate", self.rate))
+
+    @property
+    def mean(self) -> float:
+        return self.rate
+
+    @property
+    def iid_rate(self) -> float:
+        return self.rate
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
+        n, r = _check_shape(n_positions, reps)
+        accepted = rng.random((r, n)) < self.rate
+        return AcceptanceDraw(accepted, {"alpha": np.full((r, n), self.rate)})
+
+
+@dataclass(frozen=True)
+class ScheduleAcceptance(_Base):
+    """An explicit schedule ``α_j`` over absolute positions ``j = 1..len(alphas)``.
+
+    With ``cycle=True`` the schedule repeats; otherwise asking for more positions
+    than it holds is an error.
+    """
+
+    alphas: tuple[float, ...]
+    cycle: bool = False
+
+    def __post_init__(self) -> None:
+        arr = probability_array("alphas", self.alphas)
+        if arr.ndim != 1:
+            raise InvalidParameterError("alphas must be a 1-D sequence of per-position acceptance probabilities")
+        object.__setattr__(self, "alphas", tuple(float(x) for x in arr))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.alphas))
+
+    @property
+    def iid_rate(self) -> float | None:
+        first = self.alphas[0]
+        return first if all(x == first for x in self.alphas) else None
+
+    def alpha(self, n_positions: int) -> np.ndarray:
+        arr = np.asarray(self.alphas)
+        if n_positions > arr.size:
+            if not self.cycle:
+                raise InvalidParameterError(
+                    f"the schedule has {arr.size} positions but {n_positions} were asked for; "
+                    "give a longer schedule or pass cycle=True"
+                )
+            arr = np.resize(arr, n_positions)
+        return arr[:n_positions]
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
+        n, r = _check_shape(n_positions, reps)
+        alpha = np.broadcast_to(self.alpha(n), (r, n))
+        return AcceptanceDraw(rng.random((r, n)) < alpha, {"alpha": alpha})
+
+
+@dataclass(frozen=True)
+class MarkovAcceptance(_Base):
+    """Two hidden states, *easy* and *hard*, switching as a Markov chain.
+
+    Real acceptance is bursty: long runs of accepted drafts (boilerplate, copied
+    text) alternate with hard stretches.  In state easy a draft is accepted with
+    ``alpha_easy``, in state hard with ``alpha_hard``; the state moves easy→hard
+    with probability ``p_easy_to_hard`` and hard→easy with ``p_hard_to_easy``
+    after each position.  The first state is drawn from the stationary law.
+
+    ``burstiness`` is the lag-one autocorrelation of the hidden state,
+    ``1 − p_easy_to_hard − p_hard_to_easy``: 0 gives an i.i.d. mixture, values
+    near 1 give long runs.  Build it from the quantities people think in with
+    :meth:`from_mean`.
+    """
+
+    alpha_easy: float
+    alpha_hard: float
+    p_easy_to_hard: float
+    p_hard_to_easy: float
+
+    def __post_init__(self) -> None:
+        for name in ("alpha_easy", "alpha_hard", "p_easy_to_hard", "p_hard_to_easy"):
+            object.__setattr__(self, name, probability(name, getattr(self, name)))
+        if self.p_easy_to_hard + self.p_hard_to_easy == 0:
+            raise InvalidParameterError(
+                "p_easy_to_hard and p_hard_to_easy are both 0, so the chain never mixes; make one positive"
+            )
+
+    @classmethod
+    def from_mean(
+        cls, mean: float, burstiness: float, alpha_easy: float = 0.95, alpha_hard: float = 0.2
+    ) -> "MarkovAcceptance":
+        """The chain with stationary acceptance ``mean`` and state autocorrelation ``burstiness``."""
+        mean = probability("mean", mean)
+        lam = probability("burstiness", burstiness)
+        if lam >= 1:
+            raise InvalidParameterError("burstiness must be < 1 (at 1 the hidden state never changes)")
+        lo, hi = sorted((alpha_hard, alpha_easy))
+        if not (lo <= mean <= hi) or lo == hi:
+            raise InvalidParameterError(
+                f"mean {mean} must lie between alpha_hard={alpha_hard} and alpha_easy={alpha_easy}; "
+                "widen the two state acceptances"
+            )
+        pi_easy = (mean - alpha_hard) / (alpha_easy - alpha_hard)
+        return cls(alpha_easy, alpha_hard, (1 - lam) * (1 - pi_easy), (1 - lam) * pi_easy)
+
+    @property
+    def stationary_easy(self) -> float:
+        return self.p_hard_to_easy / (self.p_easy_to_hard + self.p_hard_to_easy)
+
+    @property
+    def burstiness(self) -> float:
+        return 1.0 - self.p_easy_to_hard - self.p_hard_to_easy
+
+    @property
+    def mean(self) -> float:
+        pi = self.stationary_easy
+        return pi * self.alpha_easy + (1 - pi) * self.alpha_hard
+
+    @property
+    def iid_rate(self) -> float | None:
+        return self.alpha_easy if self.alpha_easy == self.alpha_hard else None
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
+        n, r = _check_shape(n_positions, reps)
+        u_state = rng.random((r, n))
+        u_accept = rng.random((r, n))
+        easy = np.empty((r, n), dtype=bool)
+        state = u_state[:, 0] < self.stationary_easy
+        easy[:, 0] = state
+        stay_easy, leave_hard = 1.0 - self.p_easy_to_hard, self.p_hard_to_easy
+        for j in range(1, n):
+            state = np.where(state, u_state[:, j] < stay_easy, u_state[:, j] < leave_hard)
+            easy[:, j] = state
+        alpha = np.where(easy, self.alpha_easy, self.alpha_hard)
+        return AcceptanceDraw(u_accept < alpha, {"alpha": alpha, "easy": easy})
+
+
+@dataclass(frozen=True)
+class TraceAcceptance(_Base):
+    """Replay of recorded outcomes, e.g. from a real drafter/target pair.
+
+    Each replication picks one trace uniformly at random (a bootstrap over
+    recorded prompts).  A trace shorter than the positions asked for is an error
+    unless ``wrap=True``, which repeats it.
+    """
+
+    traces: tuple[tuple[bool, ...], ...]
+    wrap: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.traces) == 0:
+            raise InvalidParameterError("TraceAcceptance needs at least one trace")
+        clean = []
+        for i, t in enumerate(self.traces):
+            arr = np.asarray(t)
+            if arr.ndim != 1 or arr.size == 0:
+                raise InvalidParameterError(f"trace {i} must be a non-empty 1-D sequence of 0/1 outcomes")
+            if not np.isin(arr, (0, 1)).all():
+                raise InvalidParameterError(f"trace {i} must hold only 0 (rejected) and 1 (accepted)")
+            clean.append(tuple(bool(x) for x in arr))
+        object.__setattr__(self, "traces", tuple(clean))
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[Sequence[int]], wrap: bool = False) -> "TraceAcceptance":
+        return cls(tuple(tuple(a) for a in arrays), wrap)
+
+    @classmethod
+    def from_run_lengths(cls, runs: Sequence[Sequence[int]] | Sequence[int], wrap: bool = False) -> "TraceAcceptance":
+        """Traces from run lengths: each run ``n`` is ``n`` accepted drafts then one rejection.
+
+        A flat sequence of ints is one trace; a sequence of sequences is several.
+        """
+        if len(runs) and np.ndim(runs[0]) == 0:
+            runs = [runs]  # type: ignore[list-item]
+        traces = []
+        for i, trace_runs in enumerate(runs):
+            out: list[bool] = []
+            for n in trace_runs:
+                if isinstance(n, bool) or int(n) != n or n < 0:
+                    raise InvalidParameterError(f"run lengths must be integers >= 0; trace {i} has {n!r}")
+                out.extend([True] * int(n))
+                out.append(False)
+            traces.append(tuple(out))
+        return cls(tuple(traces), wrap)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, wrap: bool = False) -> "TraceAcceptance":
+        """Read traces from a text file, one trace a line.
+
+        A line is either a string of ``0``/``1`` outcomes (``1101110``) or
+        ``runs:`` followed by whitespace-separated run lengths (``runs: 3 0 5``).
+        Blank lines and lines starting with ``#`` are skipped.
+        """
+        traces: list[tuple[bool, ...]] = []
+        with open(path, encoding="utf-8") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("runs:"):
+                    fields = line[5:].split()
+                    if not fields or not all(f.isdigit() for f in fields):
+                        raise TraceFormatError(
+                            f"{path}:{lineno}: 'runs:' must be followed by integers >= 0, got {line!r}"
+                        )
+                    traces.extend(cls.from_run_lengths([int(f) for f in fields]).traces)
+                else:
+                    if set(line) - {"0", "1"}:
+                        raise TraceFormatError(
+                            f"{path}:{lineno}: expected a string of 0/1 outcomes or 'runs: n1 n2 ...', got {line!r}"
+                        )
+                    traces.append(tuple(ch == "1" for ch in line))
+        if not traces:
+            raise TraceFormatError(f"{path}: no traces found (every line was blank or a comment)")
+        return cls(tuple(traces), wrap)
+
+    @property
+    def mean(self) -> float:
+        total = sum(len(t) for t in self.traces)
+        return sum(sum(t) for t in self.traces) / total
+
+    @property
+    def iid_rate(self) -> None:
+        return None
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
+        n, r = _check_shape(n_positions, reps)
+        short = [i for i, t in enumerate(self.traces) if len(t) < n]
+        if short and not self.wrap:
+            raise InvalidParameterError(
+                f"trace {short[0]} has {len(self.traces[short[0]])} positions but {n} were asked for; "
+                "simulate fewer tokens or pass wrap=True"
+            )
+        table = np.stack([np.resize(np.asarray(t, dtype=bool), n) for t in self.traces])
+        pick = rng.integers(0, len(self.traces), size=r)
+        accepted = table[pick]
+        return AcceptanceDraw(accepted, {})

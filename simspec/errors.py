@@ -1,0 +1,41 @@
+"""Exceptions raised by simspec.
+
+Every error simspec raises on purpose derives from :class:`SimspecError`, so a
+caller can catch them all at once; each subclass also derives from the built-in
+exception a Python user would expect (``ValueError`` for bad parameters,
+``ImportError`` for a missing optional dependency).  Messages say what to
+change, not only what is wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SimspecError",
+    "InvalidParameterError",
+    "TraceFormatError",
+    "UnsupportedScenarioError",
+    "OptionalDependencyError",
+]
+
+
+class SimspecError(Exception):
+    """Base class of every error simspec raises deliberately."""
+
+
+class InvalidParameterError(SimspecError, ValueError):
+    """A parameter is outside its domain (negative latency, acceptance > 1, ...)."""
+
+
+class TraceFormatError(SimspecError, ValueError):
+    """A trace or profile file is malformed; the message names the file and line."""
+
+
+class UnsupportedScenarioError(SimspecError, ValueError):
+    """The scenario is valid, but the chosen engine cannot model it.
+
+    The message names the engine or option that can.
+    """
+
+
+class OptionalDependencyError(SimspecError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""

@@ -1,0 +1,123 @@
+"""Latency models: how long one forward of a model takes.
+
+A forward processes ``n_new`` tokens on top of ``context_len`` tokens of
+context.  Autoregressive decoding is ``n_new = 1``; verifying ``k`` drafts is
+one forward with ``n_new = k + 1``; the prefill processes the whole prompt and
+costs the time to first token (TTFT).  The papers assume a constant time per
+output token (TPOT); measured GPUs verify ``k + 1`` tokens in more than one
+TPOT but far less than ``k + 1`` of them, which :class:`AffineLatency` models.
+
+All times are in milliseconds.  ``forward`` is vectorised over ``n_new``.
+
+>>> from simspec import ConstantLatency, AffineLatency
+>>> target = ConstantLatency(tpot_ms=30.0, ttft_ms=120.0)
+>>> target.forward(n_new=6)
+30.0
+>>> AffineLatency(tpot_ms=30.0, per_extra_token_ms=0.5).forward(n_new=[1, 6])
+array([30. , 32.5])
+
+A measured profile (a table over ``n_new`` and ``context_len``) will implement
+the same :class:`LatencyModel` protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, Union, runtime_checkable
+
+import numpy as np
+
+from ._checks import finite_nonneg, positive
+from .errors import InvalidParameterError
+
+__all__ = ["LatencyModel", "ConstantLatency", "AffineLatency", "Phase"]
+
+Phase = Literal["prefill", "decode"]
+ArrayLike = Union[int, float, np.ndarray, list]
+
+
+@runtime_checkable
+class LatencyModel(Protocol):
+    """What every latency model answers (constant, affine, measured profiles)."""
+
+    @property
+    def tpot_ms(self) -> float:
+        """Time of one autoregressive decode forward (``n_new = 1``)."""
+
+    @property
+    def ttft_ms(self) -> float:
+        """Time of the prefill over the prompt."""
+
+    @property
+    def context_dependent(self) -> bool:
+        """Whether ``forward`` depends on ``context_len`` (the Monte Carlo needs False)."""
+
+    def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        """Latency in ms of one forward processing ``n_new`` new tokens."""
+
+
+def _check_n_new(n_new: ArrayLike) -> np.ndarray:
+    n = np.asarray(n_new)
+    if np.any(n < 1):
+        raise InvalidParameterError(f"n_new must be >= 1 (one forward processes at least one token), got {n_new!r}")
+    return n
+
+
+@dataclass(frozen=True)
+class ConstantLatency:
+    """Constant time per phase: every decode forward costs ``tpot_ms``, whatever its width.
+
+    This is the model of the SI and DSI papers: verifying ``k`` drafts costs the
+    same as generating one token.
+    """
+
+    tpot_ms: float
+    ttft_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tpot_ms", positive("tpot_ms", self.tpot_ms, "latencies are in milliseconds"))
+        object.__setattr__(self, "ttft_ms", finite_nonneg("ttft_ms", self.ttft_ms, "latencies are in milliseconds"))
+
+    @property
+    def context_dependent(self) -> bool:
+        return False
+
+    def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        if phase == "prefill":
+            return self.ttft_ms
+        n = _check_n_new(n_new)
+        if n.ndim == 0:
+            return self.tpot_ms
+        return np.full(n.shape, self.tpot_ms)
+
+
+@dataclass(frozen=True)
+class AffineLatency:
+    """Decode time affine in the forward's width: ``T(n) = tpot + per_extra_token·(n − 1)``.
+
+    Fits measured verification costs ``T(1) < T(k+1) < (k+1)·T(1)``.
+    """
+
+    tpot_ms: float
+    per_extra_token_ms: float
+    ttft_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tpot_ms", positive("tpot_ms", self.tpot_ms, "latencies are in milliseconds"))
+        object.__setattr__(
+            self,
+            "per_extra_token_ms",
+            finite_nonneg("per_extra_token_ms", self.per_extra_token_ms, "a wider forward is never faster"),
+        )
+        object.__setattr__(self, "ttft_ms", finite_nonneg("ttft_ms", self.ttft_ms))
+
+    @property
+    def context_dependent(self) -> bool:
+        return False
+
+    def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        if phase == "prefill":
+            return self.ttft_ms
+        n = _check_n_new(n_new)
+        out = self.tpot_ms + self.per_extra_token_ms * (n - 1)
+        return float(out) if np.ndim(out) == 0 else out

@@ -1,0 +1,189 @@
+"""Lookahead policies: how many drafts to propose before each verification.
+
+A policy changes speed only, never the emitted tokens (verification is
+lossless whatever ``k`` is).  Policies are frozen parameter objects; ``start``
+returns a small mutable controller that the vectorised engines drive, one
+controller lane per replication:
+
+* ``propose(view)`` → the lookahead of the next round, an int array over lanes;
+* ``observe(drafted, accepted)`` → what the round did (arrays over lanes).
+
+``view`` is a :class:`RoundView`: the next position of each lane, the signals
+of the acceptance draw (what a real drafter could know before verification) and
+the outcomes themselves, which only :class:`OracleLookahead` may read.
+
+Sources: static — Leviathan et al. 2023; heuristic schedule — transformers
+``candidate_generator.py`` (``num_assistant_tokens_schedule="heuristic"``);
+oracle — Mamou et al. 2024 (DISCO, arXiv 2405.04304), its upper bound.  See
+``../shared/spec/lookahead.md``.
+
+>>> from simspec import StaticLookahead
+>>> StaticLookahead(5)
+StaticLookahead(k=5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from ._checks import int_at_least
+
+__all__ = [
+    "RoundView",
+    "LookaheadPolicy",
+    "StaticLookahead",
+    "HeuristicLookahead",
+    "OracleLookahead",
+]
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """What a policy may look at before a round (arrays over lanes).
+
+    ``position``: 0-based index of the next position to emit; ``remaining``:
+    positions left; ``rows``: each lane's row in the acceptance draw;
+    ``signals``: per-position signals, shape ``(rows, positions)``;
+    ``next_rejection``: index of the first rejected position at or after each
+    position (``positions`` if none) — the future, for oracles only.
+    """
+
+    position: np.ndarray
+    remaining: np.ndarray
+    rows: np.ndarray
+    signals: Mapping[str, np.ndarray]
+    next_rejection: np.ndarray
+
+
+@runtime_checkable
+class LookaheadController(Protocol):
+    def propose(self, view: RoundView) -> np.ndarray: ...
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None: ...
+
+
+@runtime_checkable
+class LookaheadPolicy(Protocol):
+    """A lookahead policy: a frozen description that starts controllers."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def static_k(self) -> int | None:
+        """The fixed lookahead if the policy is static (DSI and the closed forms need one), else None."""
+
+    def start(self, lanes: int) -> LookaheadController: ...
+
+
+class _Constant:
+    def __init__(self, k: int, lanes: int) -> None:
+        self._k = np.full(lanes, k, dtype=np.int64)
+
+    def propose(self, view: RoundView) -> np.ndarray:
+        return self._k
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class StaticLookahead:
+    """The same lookahead ``k`` in every round (Leviathan et al. 2023)."""
+
+    k: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "k", int_at_least("lookahead", self.k, 1, "propose at least one draft per round"))
+
+    @property
+    def name(self) -> str:
+        return f"static k={self.k}"
+
+    @property
+    def static_k(self) -> int:
+        return self.k
+
+    def start(self, lanes: int) -> _Constant:
+        return _Constant(self.k, lanes)
+
+
+class _Heuristic:
+    def __init__(self, k0: int, k_max: int, lanes: int) -> None:
+        self.k = np.full(lanes, k0, dtype=np.int64)
+        self.k_max = k_max
+
+    def propose(self, view: RoundView) -> np.ndarray:
+        return self.k
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
+        # transformers compares with the lookahead it asked for; a round that
+        # was cut short by the end of generation changes nothing that matters.
+        all_in = accepted >= drafted
+        self.k = np.where(all_in, np.minimum(self.k + 2, self.k_max), np.maximum(self.k - 1, 1))
+
+
+@dataclass(frozen=True)
+class HeuristicLookahead:
+    """transformers' "heuristic" schedule: all drafts accepted → ``k += 2``, else ``k − 1`` (at least 1).
+
+    Starts at ``k0`` (transformers' default 5); ``k_max`` caps it.
+    """
+
+    k0: int = 5
+    k_max: int = 1000
+
+    def __post_init__(self) -> None:
+        int_at_least("k0", self.k0, 1)
+        int_at_least("k_max", self.k_max, self.k0)
+
+    @property
+    def name(self) -> str:
+        return f"heuristic k0={self.k0}"
+
+    @property
+    def static_k(self) -> None:
+        return None
+
+    def start(self, lanes: int) -> _Heuristic:
+        return _Heuristic(self.k0, self.k_max, lanes)
+
+
+class _Oracle:
+    def __init__(self, k_max: int) -> None:
+        self.k_max = k_max
+
+    def propose(self, view: RoundView) -> np.ndarray:
+        to_reject = view.next_rejection[view.rows, np.minimum(view.position, view.next_rejection.shape[1] - 1)]
+        return np.minimum(to_reject - view.position + 1, self.k_max)
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class OracleLookahead:
+    """Draft until the first rejected draft, inclusive (DISCO's upper bound).
+
+    It reads the future outcomes, so no real system can run it; it bounds what
+    any dynamic policy can gain.  I.i.d. closed form: ``c + 1 − a`` per token.
+    """
+
+    k_max: int = 10**9
+
+    def __post_init__(self) -> None:
+        int_at_least("k_max", self.k_max, 1)
+
+    @property
+    def name(self) -> str:
+        return "oracle"
+
+    @property
+    def static_k(self) -> None:
+        return None
+
+    def start(self, lanes: int) -> _Oracle:
+        return _Oracle(self.k_max)

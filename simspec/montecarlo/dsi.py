@@ -1,0 +1,109 @@
+"""DSI (distributed speculative inference) on acceptance outcomes, via the epoch map.
+
+Timor et al., "Distributed Speculative Inference", arXiv 2405.14105 (ICLR 2025),
+Algorithm 1 generalised to a lookahead ``k``.  With unlimited servers, constant
+latencies and zero overheads, a run splits into *epochs* (restart to next
+rejection) whose duration depends only on the epoch's length ``r``:
+``D(r)`` (:func:`simspec.theory.dsi_epoch_duration`, derived in
+``theory/dsi_epoch_map.md``).  A run's decode time is the sum of ``D`` over its
+epochs, so any acceptance process (i.i.d., Markov, traces) is simulated exactly
+by counting epoch lengths — no event loop.  Finite servers, queueing and
+overheads belong to the discrete-event engine.
+
+Costs per epoch (target forwards started, useful and wasted; busy time) follow
+from the same timeline: speculative task ``b`` is submitted at ``b k d`` and
+runs ``v`` unless the epoch ends first; the non-SI chain is always busy and
+restarts whenever a verification jumps the verified prefix ahead of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import theory
+from ..latency import LatencyModel
+from .positions import epoch_lengths
+
+__all__ = ["dsi_epoch_table", "dsi_run"]
+
+_TOL = 1e-9
+
+
+def _ceil(x: np.ndarray) -> np.ndarray:
+    return np.ceil(x - _TOL)
+
+
+def _floor(x: np.ndarray) -> np.ndarray:
+    return np.floor(x + _TOL)
+
+
+def dsi_epoch_table(r: np.ndarray, k: int, d: float, v: float, t1: float, chain: bool = True) -> dict[str, np.ndarray]:
+    """Duration (ms) and costs of DSI epochs of lengths ``r``.
+
+    ``d``: drafter forward, ``v``: verification forward of width ``k + 1``,
+    ``t1``: target forward of width 1, all in ms.
+    """
+    r = np.asarray(r, dtype=np.int64)
+    slope = (v / t1 - 1.0) / k
+    dur = t1 * theory.dsi_epoch_duration(r, k, d / t1, slope, chain)
+    kd = k * d
+    n_sub = np.maximum(_ceil(dur / kd) - 1, 0)
+    n_full = np.clip(_floor((dur - v) / kd), 0, n_sub)
+    idx_sum = (n_sub * (n_sub + 1) - n_full * (n_full + 1)) / 2
+    spec_busy = n_full * v + (n_sub - n_full) * dur - kd * idx_sum
+    B = -(-(r - 1) // k)
+    if chain:
+        if d < t1:
+            b0 = np.floor((v - t1) / (k * (t1 - d)) + _TOL) + 1
+        else:
+            b0 = np.inf
+        jumps = np.maximum(0, (B - 1) - b0 + 1)
+        jumps = np.where(np.isfinite(jumps), jumps, 0)
+        delivered = (B >= 1) & (np.abs(dur - (B * kd + v)) <= _TOL * (1 + dur))
+        t_first = np.where(jumps > 0, b0 * kd + v, dur)
+        t_last = np.where(jumps > 0, (B - 1) * kd + v, dur)
+        segs = [t_first, np.full(r.shape, kd), dur - t_last]
+        counts = [np.ones(r.shape), np.maximum(jumps - 1, 0), (jumps > 0).astype(float)]
+        chain_started = sum(n * _ceil(np.maximum(s, 0) / t1) for s, n in zip(segs, counts))
+        chain_done = sum(n * _floor(np.maximum(s, 0) / t1) for s, n in zip(segs, counts))
+        chain_busy = dur
+    else:
+        jumps = np.maximum(B, 1) - 1
+        delivered = np.ones(r.shape, dtype=bool)
+        chain_started = chain_done = chain_busy = np.zeros(r.shape)
+    useful = chain_done + jumps + delivered
+    started = chain_started + n_sub
+    return {
+        "duration_ms": dur,
+        "target_forwards": started,
+        "target_forwards_wasted": np.maximum(started - useful, 0),
+        "target_busy_ms": chain_busy + spec_busy,
+        "drafter_forwards": _ceil(dur / d),
+        "drafter_busy_ms": dur,
+    }
+
+
+def dsi_run(
+    accepted: np.ndarray,
+    k: int,
+    target: LatencyModel,
+    drafter: LatencyModel,
+    prompt_len: int = 0,
+    chain: bool = True,
+) -> dict[str, np.ndarray]:
+    """Decode time and costs of DSI with lookahead ``k``, one replication per row of ``accepted``."""
+    reps = accepted.shape[0]
+    rows, r = epoch_lengths(accepted)
+    uniq, inv = np.unique(r, return_inverse=True)
+    table = dsi_epoch_table(
+        uniq,
+        k,
+        float(drafter.forward(1, prompt_len)),
+        float(target.forward(k + 1, prompt_len)),
+        float(target.forward(1, prompt_len)),
+        chain,
+    )
+    out = {name: np.bincount(rows, weights=vals[inv], minlength=reps) for name, vals in table.items()}
+    out["decode_ms"] = out.pop("duration_ms")
+    out["epochs"] = np.bincount(rows, minlength=reps)
+    return out

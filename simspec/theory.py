@@ -1,0 +1,232 @@
+"""Closed forms for non-SI, SI and DSI under i.i.d. acceptance.
+
+Time is in units of the target's decode forward (``t = 1``); ``c`` is the
+drafter/target latency ratio, ``a`` the acceptance rate, ``k`` the lookahead.
+``slope`` is the extra cost of each extra token in a verification forward, in
+target TPOTs, so that verifying ``k`` drafts costs ``v = 1 + slope·k`` (0 in the
+papers).  Every function is vectorised: arguments broadcast like numpy arrays.
+
+Each formula is derived in ``theory/`` (the file is named in its docstring)
+and checked against the Monte Carlo engine by the test named there.
+
+Sources: Leviathan, Kalman & Matias 2023 (SI); Timor et al. 2025, arXiv
+2405.14105 (DSI, Prop. 1); ``../shared/spec/models.md`` §4–5.
+
+>>> from simspec import theory
+>>> float(theory.si_speedup(a=0.8, c=0.1, k=5))
+2.459...
+>>> float(theory.dsi_latency_per_token(a=0.8, c=0.1, k=1))  # = a c + 1 - a
+0.28
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidParameterError
+
+__all__ = [
+    "si_expected_tokens_per_iteration",
+    "si_latency_per_token",
+    "si_speedup",
+    "best_si_lookahead",
+    "si_speedup_possible",
+    "oracle_latency_per_token",
+    "dsi_prop1_latency_per_token",
+    "dsi_epoch_duration",
+    "dsi_latency_per_token",
+    "dsi_repo_latency_per_token",
+    "dsi_servers_needed",
+]
+
+_EPS = 1e-9
+
+
+def _a(a):
+    a = np.asarray(a, dtype=float)
+    if np.any((a < 0) | (a > 1)) or np.any(np.isnan(a)):
+        raise InvalidParameterError("acceptance rate a must lie in [0, 1]")
+    return a
+
+
+def _c(c):
+    c = np.asarray(c, dtype=float)
+    if np.any(c < 0) or np.any(np.isnan(c)):
+        raise InvalidParameterError("latency ratio c = drafter/target must be >= 0")
+    return c
+
+
+def _k(k):
+    k = np.asarray(k)
+    if np.any(k < 1) or np.any(np.asarray(k, dtype=float) % 1 != 0):
+        raise InvalidParameterError("lookahead k must be an integer >= 1")
+    return k.astype(np.int64)
+
+
+def _geometric_sum(a, n):
+    """``1 + a + ... + a^(n-1) = (1 - a^n)/(1 - a)``, continuous at ``a = 1``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (1.0 - a**n) / (1.0 - a)
+    return np.where(a == 1.0, n * 1.0, out)
+
+
+def si_expected_tokens_per_iteration(a, k):
+    """Expected tokens one SI iteration emits: ``(1 − a^{k+1})/(1 − a)``.
+
+    Derivation: ``theory/si.md``; test ``tests/test_theory_vs_montecarlo.py::test_si_closed_form``.
+    """
+    return _geometric_sum(_a(a), _k(k) + 1)
+
+
+def si_latency_per_token(a, c, k, slope=0.0):
+    """SI latency per token ``(k c + v)(1 − a)/(1 − a^{k+1})`` with ``v = 1 + slope·k``.
+
+    Derivation: ``theory/si.md``.
+    """
+    k = _k(k)
+    return (k * _c(c) + 1.0 + slope * k) / si_expected_tokens_per_iteration(a, k)
+
+
+def si_speedup(a, c, k, slope=0.0):
+    """SI speedup over non-SI: ``(1 − a^{k+1}) / ((1 − a)(k c + 1))`` when ``slope = 0``."""
+    return 1.0 / si_latency_per_token(a, c, k, slope)
+
+
+def best_si_lookahead(a, c, k_max=200, slope=0.0):
+    """The static lookahead in ``1..k_max`` that minimises SI latency per token.
+
+    Returns ``(k, latency_per_token)``, arrays broadcast over ``a`` and ``c``.
+    Ties go to the smaller ``k``.  Derivation: ``theory/best_lookahead.md``.
+    """
+    a, c = np.broadcast_arrays(_a(a), _c(c))
+    ks = np.arange(1, int(k_max) + 1)
+    lat = si_latency_per_token(a[..., None], c[..., None], ks, slope)
+    best = np.argmin(lat, axis=-1)
+    return ks[best], np.take_along_axis(lat, best[..., None], axis=-1)[..., 0]
+
+
+def si_speedup_possible(a, c):
+    """Some static lookahead makes SI faster than non-SI iff ``a > c`` (constant latencies).
+
+    Derivation: ``theory/si.md`` (section "when SI pays").
+    """
+    return _a(a) > _c(c)
+
+
+def oracle_latency_per_token(a, c, slope=0.0):
+    """Oracle dynamic lookahead (draft until the first rejection, inclusive): ``c + slope + 1 − a``.
+
+    Derivation: ``theory/oracle.md``.
+    """
+    return _c(c) + slope + 1.0 - _a(a)
+
+
+def dsi_prop1_latency_per_token(a, c):
+    """DSI with ``k = 1`` and enough servers (Prop. 1 of the DSI paper): ``a c + 1 − a``."""
+    return _a(a) * _c(c) + 1.0 - _a(a)
+
+
+def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
+    """Duration ``D(r)`` of a DSI epoch whose first rejection is its ``r``-th position.
+
+    Unlimited servers, constant latencies, zero overheads (``models.md`` §4,
+    corrected in ``theory/dsi_epoch_map.md``).  Equivalently, ``D(r)`` is when
+    the epoch's ``r``-th token is confirmed, accepted or not.  With the non-SI
+    chain, ``D(r) = min(T_B, min_{0≤b<B} T_b + r − F_b)`` where
+    ``B = ⌈(r−1)/k⌉``, ``T_b = b k c + v``, ``F_b = b k + 1``, ``T_0 = F_0 = 0``.
+    Without the chain, ``D(r) = T_{max(B,1)}``.
+    """
+    r = np.asarray(r)
+    if np.any(r < 1):
+        raise InvalidParameterError("epoch length r must be >= 1")
+    k = _k(k)
+    c = _c(c)
+    v = 1.0 + slope * k
+    B = -(-(r - 1) // k)  # ceil((r-1)/k)
+    if not chain:
+        return np.maximum(B, 1) * k * c + v
+    t_b = B * k * c + v
+    # chain restarted at block b reaches r at T_b + (r - F_b): linear in b, so the
+    # minimum over 1 <= b <= B-1 sits at b = 1 or b = B - 1.
+    def chain_from(b):
+        return b * k * c + v + (r - b * k - 1)
+
+    via_chain = np.minimum(r * 1.0, np.where(B >= 2, np.minimum(chain_from(1), chain_from(np.maximum(B - 1, 1))), np.inf))
+    return np.where(r == 1, np.minimum(1.0, t_b), np.minimum(t_b, via_chain))
+
+
+def _iid_per_token(epoch_fn, a, r_max):
+    """``E[f(r)] / E[r]`` for ``r`` geometric with success ``1 − a``, truncated at ``r_max``."""
+    r = np.arange(1, r_max + 1)
+    a = np.asarray(a, dtype=float)[..., None]
+    w = (1.0 - a) * a ** (r - 1)
+    return (w * epoch_fn(r)).sum(axis=-1) * (1.0 - a[..., 0]) / np.maximum(w.sum(axis=-1), 1e-300)
+
+
+def dsi_latency_per_token(a, c, k, slope=0.0, chain=True):
+    """Exact DSI latency per token under i.i.d. acceptance, unlimited servers, ``S → ∞``.
+
+    For ``slope = 0`` and ``c ≤ 1`` in closed form:
+    ``(1 − a)·[1 + k c a^{k+1}/(1 − a^k) + g/(1 − a^k)]`` with
+    ``g = Σ_{j=1..k} (1 − a) a^j min(k c, j)``, which is
+    ``(1 − a)(1 + a k c/(1 − a^k))`` when ``k c ≤ 1`` and Prop. 1 at ``k = 1``.
+    For ``c ≥ 1`` DSI is non-SI (latency 1).  Other cases sum the epoch map.
+    Derivation: ``theory/dsi_epoch_map.md``.
+    """
+    a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))
+    if slope != 0.0 or not chain:
+        out = np.empty(a.shape)
+        for idx in np.ndindex(a.shape):
+            ai, ci, ki = a[idx], c[idx], k[idx]
+            if ai == 1.0:
+                out[idx] = min(ci, 1.0) if chain else ci
+                continue
+            r_max = int(min(200_000, max(100, np.ceil(40.0 / max(1e-12, -np.log(ai))) if ai > 0 else 100)))
+            out[idx] = _iid_per_token(lambda r: dsi_epoch_duration(r, ki, ci, slope, chain), ai, r_max)
+        return out
+    kc = k * c
+    j = np.arange(1, int(k.max(initial=1)) + 1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        terms = (1 - a[..., None]) * a[..., None] ** j * np.minimum(kc[..., None], j)
+        g = np.where(j <= k[..., None], terms, 0.0).sum(axis=-1)
+        ak = a**k
+        per_epoch = 1.0 + kc * a * ak / (1.0 - ak) + g / (1.0 - ak)
+        lat = (1.0 - a) * per_epoch
+    lat = np.where(a == 1.0, c, lat)
+    return np.where(c >= 1.0, 1.0, lat)
+
+
+def dsi_repo_latency_per_token(a, c, k):
+    """DSI as the reference repo's offline simulator models it, ``S → ∞``.
+
+    The repo charges each epoch ``min(⌈r/k⌉ k c + 1, r)``: the drafter's blocks
+    race one non-SI run from the epoch start, and the bonus position of a fully
+    accepted block is not used.  For ``k c ≤ 1`` this is
+    ``(1 − a)·[1 + k c/(1 − a^k) − (1 − a) k c]`` (``models.md`` §5); otherwise the
+    epoch sum.  Derivation: ``theory/dsi_repo_model.md``.
+    """
+    a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))
+    kc = k * c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = (1 - a) * (1 + kc / (1 - a**k) - (1 - a) * kc)
+    closed = np.where(a == 1.0, np.minimum(c, 1.0), closed)
+    out = np.array(closed, dtype=float)
+    for idx in zip(*np.nonzero((kc > 1) & (a < 1))):
+        ai, ci, ki = a[idx], c[idx], k[idx]
+        r_max = int(min(200_000, max(100, np.ceil(40.0 / max(1e-12, -np.log(ai))) if ai > 0 else 100)))
+        out[idx] = _iid_per_token(lambda r: np.minimum(-(-r // ki) * ki * ci + 1.0, r), ai, r_max)
+    return out
+
+
+def dsi_servers_needed(c, k, slope=0.0, chain=True):
+    """Target servers DSI needs so that no verification task waits: ``⌈v/(k c)⌉``, plus one for the chain.
+
+    ``v = 1 + slope·k``; the DSI paper's count is ``⌈1/(k c)⌉`` (``chain=False``).
+    Derivation: ``theory/servers.md``.
+    """
+    c = _c(c)
+    k = _k(k)
+    if np.any(c == 0):
+        raise InvalidParameterError("a drafter with zero latency needs unboundedly many servers; give c > 0")
+    spec = np.ceil((1.0 + slope * k) / (k * c) - _EPS).astype(np.int64)
+    return spec + (1 if chain else 0)
