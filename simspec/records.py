@@ -73,7 +73,7 @@ class Estimate:
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".4g"
-        if self.n == 0 or math.isnan(self.stderr):
+        if self.n == 0 or math.isnan(self.stderr) or self.stderr <= 1e-12 * abs(self.mean):
             return format(self.mean, spec)
         return f"{format(self.mean, spec)} ± {format(_Z95 * self.stderr, '.2g')}"
 

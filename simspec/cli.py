@@ -1,0 +1,244 @@
+"""Command-line front end (thin: parse, build a Scenario, call the engines, print).
+
+``simspec compare`` — non-SI vs SI vs DSI on one scenario;
+``simspec heatmap`` — the DSI paper's four-panel heatmap (CSV + PNG);
+``simspec demo`` — the paper's real-model table through simspec, plus the heatmap.
+Bad input exits with status 2 and one line that says what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import SimspecError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scenario")
+    g.add_argument("--target-ms", type=float, required=True, metavar="T",
+                   help="target model's time per output token (one decode forward), in ms")
+    g.add_argument("--drafter-ms", type=float, required=True, metavar="D",
+                   help="drafter model's time per output token, in ms")
+    g.add_argument("--acceptance", type=float, required=True, metavar="A",
+                   help="probability that one draft token is accepted given a correct prefix, in [0, 1]")
+    g.add_argument("--burstiness", type=float, default=None, metavar="B",
+                   help="make acceptance bursty: a two-state (easy/hard) Markov process with mean A and state "
+                        "autocorrelation B in [0, 1); needs --method montecarlo")
+    g.add_argument("--trace", default=None, metavar="FILE",
+                   help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
+                        "'runs: n1 n2 ...'); --acceptance is then ignored; needs --method montecarlo")
+    g.add_argument("--lookahead", default="best", metavar="K|best",
+                   help="drafts per verification (an integer >= 1), or 'best' to pick, per algorithm, the "
+                        "lookahead with the lowest latency (default: best)")
+    g.add_argument("--k-max", type=int, default=200, metavar="K",
+                   help="largest lookahead 'best' may pick (default 200)")
+    g.add_argument("--servers", type=int, default=None, metavar="N",
+                   help="target servers DSI may use (default: as many as it needs so that no verification waits)")
+    g.add_argument("--tokens", type=int, default=1000, metavar="S", help="tokens to generate (default 1000)")
+    g.add_argument("--target-ttft-ms", type=float, default=0.0, metavar="MS",
+                   help="target's prefill time (time to first token), added to end-to-end latency (default 0)")
+    g.add_argument("--drafter-ttft-ms", type=float, default=0.0, metavar="MS",
+                   help="drafter's prefill time; SI/DSI start decoding after both prefills (default 0)")
+    g.add_argument("--verify-ms-per-token", type=float, default=0.0, metavar="MS",
+                   help="extra target time per extra token in a verification forward: verifying k drafts "
+                        "costs T + MS*k (default 0, the papers' model)")
+    g.add_argument("--no-chain", action="store_true",
+                   help="run the DSI variant without the non-SI chain (no longer guaranteed >= non-SI)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="simspec", description="How fast are non-SI, SI and DSI speculative decoding, at what cost?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("compare", help="non-SI vs SI vs DSI latency, speedups and cost for one scenario",
+                       description="Latency per token, end-to-end latency, speedups and GPU cost of non-SI "
+                                   "(autoregressive), SI (speculative inference) and DSI (distributed SI).")
+    _add_scenario_flags(p)
+    p.add_argument("--method", choices=("theory", "montecarlo"), default="theory",
+                   help="theory: closed forms (exact, i.i.d. acceptance, S -> infinity); montecarlo: paired "
+                        "simulation of finite S with 95%% confidence intervals (default theory)")
+    p.add_argument("--reps", type=int, default=200, metavar="R", help="Monte Carlo replications (default 200)")
+    p.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    h = sub.add_parser("heatmap", help="the DSI paper's four-panel speedup heatmap (CSV + PNG)",
+                       description="Speedups over a grid of drafter/target latency ratio c and acceptance a.")
+    h.add_argument("--protocol", choices=("paper", "repo"), default="paper",
+                   help="paper: 100x101 grid, SI best k<=200, DSI k=1 (closed forms); repo: the authors' "
+                        "repository grid, k<=20, 7 servers, S=1000, 5 repeats (Monte Carlo) (default paper)")
+    h.add_argument("--out", default="simspec-heatmap", metavar="DIR", help="output folder (default ./simspec-heatmap)")
+    h.add_argument("--seed", type=int, default=0, metavar="X", help="random seed for --protocol repo (default 0)")
+    h.add_argument("--no-png", action="store_true", help="write the CSV only")
+
+    d = sub.add_parser("demo", help="the DSI paper's real-model table through simspec, plus the heatmap",
+                       description="Published DSI-vs-SI speedups of ten model pairs beside simspec's, and the "
+                                   "paper-protocol heatmap.")
+    d.add_argument("--out", default="simspec-demo", metavar="DIR", help="output folder (default ./simspec-demo)")
+    d.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    d.add_argument("--json", action="store_true", help="print the table as JSON")
+    return parser
+
+
+def _lookahead(value: str):
+    if value == "best":
+        return "best"
+    try:
+        return int(value)
+    except ValueError:
+        raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {value!r}") from None
+
+
+def _check_flags(args) -> None:
+    """Name the flag, not the internal parameter, when a number is out of range."""
+    for flag, value in (("--target-ms", args.target_ms), ("--drafter-ms", args.drafter_ms)):
+        if not (value > 0 and math.isfinite(value)):
+            raise SimspecError(f"{flag} must be a latency in ms > 0, got {value:g}")
+    for flag, value in (("--target-ttft-ms", args.target_ttft_ms), ("--drafter-ttft-ms", args.drafter_ttft_ms),
+                        ("--verify-ms-per-token", args.verify_ms_per_token)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise SimspecError(f"{flag} must be a time in ms >= 0, got {value:g}")
+    if not 0.0 <= args.acceptance <= 1.0:
+        raise SimspecError(f"--acceptance must be a probability in [0, 1], got {args.acceptance:g}")
+    for flag, value, low in (("--tokens", args.tokens, 1), ("--k-max", args.k_max, 1),
+                             ("--servers", args.servers, 1), ("--reps", getattr(args, "reps", 2), 2)):
+        if value is not None and value < low:
+            raise SimspecError(f"{flag} must be an integer >= {low}, got {value}")
+    if args.lookahead != "best":
+        k = _lookahead(args.lookahead)
+        if k < 1:
+            raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {k}")
+
+
+def _scenario(args):
+    _check_flags(args)
+    from .acceptance import IIDAcceptance, MarkovAcceptance, TraceAcceptance
+    from .latency import AffineLatency, ConstantLatency
+    from .scenario import Scenario
+
+    if args.trace:
+        acc = TraceAcceptance.from_file(args.trace)
+    elif args.burstiness is not None:
+        acc = MarkovAcceptance.from_mean(args.acceptance, args.burstiness)
+    else:
+        acc = IIDAcceptance(args.acceptance)
+    if args.verify_ms_per_token:
+        target = AffineLatency(args.target_ms, args.verify_ms_per_token, args.target_ttft_ms)
+    else:
+        target = ConstantLatency(args.target_ms, args.target_ttft_ms)
+    return Scenario(target, ConstantLatency(args.drafter_ms, args.drafter_ttft_ms), acc,
+                    lookahead=_lookahead(args.lookahead), servers=args.servers, tokens=args.tokens, k_max=args.k_max)
+
+
+def _fmt(x) -> str:
+    from .records import Estimate
+
+    if isinstance(x, Estimate):
+        return format(x, ".4g")
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare
+
+    cmp = compare(_scenario(args), args.method, reps=args.reps, rng=args.seed, chain=not args.no_chain)
+    if args.json:
+        print(json.dumps(cmp.to_dict(), allow_nan=False, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
+        return 0
+    sc = cmp.scenario
+    print(f"scenario: target {sc['target_tpot_ms']:g} ms/token, drafter {sc['drafter_tpot_ms']:g} ms/token "
+          f"(c = {sc['c']:.4g}), acceptance {sc['acceptance']}, S = {sc['tokens']} tokens, method {args.method}")
+    rows = [
+        ("latency per token (ms)", "latency_per_token_ms"),
+        ("end-to-end latency (ms)", "latency_ms"),
+        ("lookahead", "lookahead"),
+        ("target servers", "target_servers"),
+        ("target forwards", "target_forwards"),
+        ("  of which wasted", "target_forwards_wasted"),
+        ("drafter forwards", "drafter_forwards"),
+        ("GPU-seconds per token", "gpu_seconds_per_token"),
+    ]
+    algs = (cmp.nonsi, cmp.si, cmp.dsi)
+    width = 24
+    print(f"{'':<26}" + "".join(f"{name:>{width}}" for name in ("non-SI", "SI", "DSI")))
+    for label, attr in rows:
+        print(f"{label:<26}" + "".join(f"{_fmt(getattr(r, attr)):>{width}}" for r in algs))
+    print("speedups:")
+    labels = {"si_vs_nonsi": "SI vs non-SI", "dsi_vs_si": "DSI vs SI", "dsi_vs_nonsi": "DSI vs non-SI",
+              "dsi_vs_baseline": "DSI vs faster of SI, non-SI"}
+    for key, label in labels.items():
+        print(f"  {label:<28} {_fmt(cmp.speedup[key])}x")
+    if args.method == "theory":
+        print("(closed forms, S -> infinity; DSI assumes no verification waits for a server)")
+    else:
+        print(f"(paired Monte Carlo, {args.reps} replications, seed {args.seed}; ± is the 95% CI half-width)")
+    return 0
+
+
+def _cmd_heatmap(args) -> int:
+    from .heatmap import heatmap
+
+    t0 = time.perf_counter()
+    kwargs = {"rng": args.seed} if args.protocol == "repo" else {}
+    hm = heatmap(args.protocol, **kwargs)
+    paths = hm.write(args.out, png=not args.no_png)
+    d = hm.speedup["dsi_vs_baseline"]
+    print(f"{args.protocol} protocol: {hm.a.size * hm.c.size} cells in {time.perf_counter() - t0:.2f} s; "
+          f"DSI vs faster of SI/non-SI: max {d.max():.2f}x, min {d.min():.2f}x; DSI vs SI max "
+          f"{hm.speedup['dsi_vs_si'].max():.2f}x")
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import dsi_paper_table, format_table
+    from .heatmap import paper_heatmap
+
+    rows = dsi_paper_table(rng=args.seed)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows]))
+    else:
+        print(format_table(rows))
+    hm = paper_heatmap()
+    paths = hm.write(args.out)
+    if not args.json:
+        print(f"\nheatmap (paper protocol): DSI up to {hm.speedup['dsi_vs_baseline'].max():.2f}x faster than the "
+              f"faster of SI and non-SI (paper: 'up to 1.6x'); never slower (min "
+              f"{hm.speedup['dsi_vs_baseline'].min():.2f}x)")
+        for p in paths:
+            print(f"wrote {p}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"compare": _cmd_compare, "heatmap": _cmd_heatmap, "demo": _cmd_demo}[args.command](args)
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stderr.close()
+        return 0
+    except (SimspecError, OSError) as exc:
+        print(f"simspec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
