@@ -87,16 +87,6 @@ def _fixed_dsi_k(s: Scenario, k: int) -> int:
     return k
 
 
-def _iid_mean_per_token(fn, a: float, tokens: int) -> float:
-    """``E[f(r)]/E[r]`` over geometric epoch lengths (``S → ∞``); one epoch of ``S`` when ``a = 1``."""
-    if a == 1.0:
-        return float(fn(np.array([tokens]))[0]) / tokens
-    r_max = int(min(200_000, max(200, np.ceil(40.0 / -np.log(a)) if a > 0 else 200)))
-    r = np.arange(1, r_max + 1)
-    w = (1.0 - a) * a ** (r - 1)
-    return float((w * fn(r)).sum() / (w * r).sum())
-
-
 def _result(algorithm, method, per_rep, s: Scenario, ttft, lookahead, servers, notes="") -> AlgorithmResult:
     """Build a record from per-replication arrays (theory passes one exact 'replication')."""
     est = Estimate.from_samples if method == "montecarlo" else (lambda x: Estimate.exact(np.mean(x)))
@@ -187,7 +177,7 @@ def compare(
         }
         v_dsi = float(_verify_ms(s, k_dsi))
         costs = {
-            name: S * _iid_mean_per_token(lambda r, n=name: dsi_epoch_table(r, k_dsi, d, v_dsi, t1, chain)[n], a, S)
+            name: S * theory.iid_epoch_ratio(lambda r, n=name: dsi_epoch_table(r, k_dsi, d, v_dsi, t1, chain)[n], a, S if a == 1 else None)
             for name in ("target_forwards", "target_forwards_wasted", "drafter_forwards", "target_busy_ms", "drafter_busy_ms")
         }
         costs["decode_ms"] = S * t1 * float(theory.dsi_latency_per_token(a, s.c, k_dsi, float(_slope(s, k_dsi)), chain))

@@ -13,12 +13,19 @@ from typing import Any, Iterable, Mapping, Sequence
 __all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json"]
 
 
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file should be readable like any other
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

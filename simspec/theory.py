@@ -155,12 +155,28 @@ def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
     return np.where(r == 1, np.minimum(1.0, t_b), np.minimum(t_b, via_chain))
 
 
-def _iid_per_token(epoch_fn, a, r_max):
-    """``E[f(r)] / E[r]`` for ``r`` geometric with success ``1 − a``, truncated at ``r_max``."""
-    r = np.arange(1, r_max + 1)
-    a = np.asarray(a, dtype=float)[..., None]
+def _series_length(a: float) -> int:
+    """Epoch lengths to sum so that the geometric tail left out weighs < e^-40 (capped)."""
+    if a <= 0:
+        return 2
+    return int(min(200_000, max(100, np.ceil(40.0 / max(1e-12, -np.log(a))))))
+
+
+def iid_epoch_ratio(epoch_fn, a: float, r_max: int | None = None) -> float:
+    """Renewal-reward ratio ``E[f(r)] / E[r]`` for epoch lengths ``r ~ Geometric(1 − a)`` on ``1, 2, ...``.
+
+    Summed over ``r ≤ r_max`` (default: the tail left out weighs < e^-40, at most
+    200,000 terms).  This is the long-run cost per token of any per-epoch cost
+    ``f``.  ``a = 1`` has no epochs: pass ``r_max`` and read the result as the
+    cost of one epoch of ``r_max`` tokens per token.
+    """
+    if a >= 1.0:
+        if r_max is None:
+            raise InvalidParameterError("with a = 1 there is one endless epoch: give r_max (the tokens)")
+        return float(np.asarray(epoch_fn(np.array([r_max])))[0]) / r_max
+    r = np.arange(1, (r_max or _series_length(a)) + 1)
     w = (1.0 - a) * a ** (r - 1)
-    return (w * epoch_fn(r)).sum(axis=-1) * (1.0 - a[..., 0]) / np.maximum(w.sum(axis=-1), 1e-300)
+    return float((w * epoch_fn(r)).sum() / (w * r).sum())
 
 
 def dsi_latency_per_token(a, c, k, slope=0.0, chain=True):
@@ -181,8 +197,7 @@ def dsi_latency_per_token(a, c, k, slope=0.0, chain=True):
             if ai == 1.0:
                 out[idx] = min(ci, 1.0) if chain else ci
                 continue
-            r_max = int(min(200_000, max(100, np.ceil(40.0 / max(1e-12, -np.log(ai))) if ai > 0 else 100)))
-            out[idx] = _iid_per_token(lambda r: dsi_epoch_duration(r, ki, ci, slope, chain), ai, r_max)
+            out[idx] = iid_epoch_ratio(lambda r: dsi_epoch_duration(r, ki, ci, slope, chain), ai)
         return out
     kc = k * c
     j = np.arange(1, int(k.max(initial=1)) + 1)
@@ -211,10 +226,11 @@ def dsi_repo_latency_per_token(a, c, k):
         closed = (1 - a) * (1 + kc / (1 - a**k) - (1 - a) * kc)
     closed = np.where(a == 1.0, np.minimum(c, 1.0), closed)
     out = np.array(closed, dtype=float)
-    for idx in zip(*np.nonzero((kc > 1) & (a < 1))):
+    for idx in np.ndindex(a.shape):
+        if not (kc[idx] > 1 and a[idx] < 1):
+            continue
         ai, ci, ki = a[idx], c[idx], k[idx]
-        r_max = int(min(200_000, max(100, np.ceil(40.0 / max(1e-12, -np.log(ai))) if ai > 0 else 100)))
-        out[idx] = _iid_per_token(lambda r: np.minimum(-(-r // ki) * ki * ci + 1.0, r), ai, r_max)
+        out[idx] = iid_epoch_ratio(lambda r: np.minimum(-(-r // ki) * ki * ci + 1.0, r), ai)
     return out
 
 

@@ -51,7 +51,7 @@ def si_rounds(
         k = np.minimum(np.asarray(ctrl.propose(view), dtype=np.int64), s - pos - 1)
         k = np.where(active, np.maximum(k, 0), 0)
         run = nxt[rows, np.minimum(pos, s - 1)] - pos
-        n = np.minimum(run, k)
+        n = np.where(active, np.minimum(run, k), 0)  # finished lanes sit at pos = S: their run is -1
         rounds += active
         drafts += k
         acc += n
@@ -91,4 +91,5 @@ def si_run(
         "target_busy_ms": verify_ms,
         "drafter_busy_ms": draft_ms,
         "rounds": res["rounds"],
+        "accepted_drafts": res["accepted"],
     }
