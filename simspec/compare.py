@@ -11,7 +11,7 @@ servers enough that no verification waits, and no communication overhead.
 >>> s = Scenario.from_ms(target_ms=30.0, drafter_ms=3.0, acceptance=0.8, lookahead="best")
 >>> cmp = compare(s, method="theory")
 >>> cmp.si.lookahead, round(cmp.speedup["si_vs_nonsi"].mean, 3)
-(4, 2.475)
+(6, 2.47)
 """
 
 from __future__ import annotations

@@ -1,0 +1,117 @@
+"""The command line: tables, JSON schema, files written, exit code 2 on bad input."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from simspec.cli import main
+
+BASE = ["compare", "--target-ms", "30", "--drafter-ms", "3", "--acceptance", "0.8"]
+
+
+def run(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_table_lists_all_algorithms_and_speedups(capsys):
+    code, out, _ = run(capsys, BASE)
+    assert code == 0
+    for word in ("non-SI", "SI", "DSI", "latency per token (ms)", "end-to-end latency", "GPU-seconds per token",
+                 "SI vs non-SI", "DSI vs SI", "DSI vs non-SI", "DSI vs faster of SI, non-SI"):
+        assert word in out
+    assert "1.446x" in out  # DSI vs SI at a=0.8, c=0.1: (1-a)(kc+1)/(1-a^{k+1}) at k=6 over a c + 1 - a
+
+
+@pytest.mark.parametrize("method", ["theory", "montecarlo"])
+def test_compare_json_schema(capsys, method):
+    code, out, _ = run(capsys, BASE + ["--json", "--method", method, "--reps", "20", "--tokens", "300"])
+    assert code == 0
+    obj = json.loads(out)
+    for alg in ("nonsi", "si", "dsi"):
+        for key in ("latency_per_token_ms", "lookahead", "target_servers", "latency_ms", "gpu_seconds_per_token"):
+            assert key in obj[alg]
+    assert set(obj["speedup"]) == {"si_vs_nonsi", "dsi_vs_si", "dsi_vs_nonsi", "dsi_vs_baseline"}
+    if method == "montecarlo":
+        lo, hi = obj["dsi"]["latency_per_token_ms_ci"]
+        assert lo < obj["dsi"]["latency_per_token_ms"] < hi
+        assert set(obj["speedup_ci"]) == set(obj["speedup"])
+    else:
+        assert obj["dsi"]["latency_per_token_ms"] == pytest.approx(30 * (0.8 * 0.1 + 0.2))
+
+
+def test_compare_fixed_lookahead_servers_and_bursty(capsys):
+    code, out, _ = run(capsys, BASE + ["--lookahead", "3", "--servers", "5", "--json"])
+    obj = json.loads(out)
+    assert code == 0 and obj["si"]["lookahead"] == 3 and obj["dsi"]["target_servers"] == 5
+    code, out, _ = run(capsys, BASE + ["--burstiness", "0.9", "--method", "montecarlo", "--reps", "10", "--json"])
+    assert code == 0 and "MarkovAcceptance" in json.loads(out)["scenario"]["acceptance"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--acceptance", "1.2"], "--acceptance must be a probability in [0, 1]"),
+        (["--drafter-ms", "-1"], "--drafter-ms must be a latency in ms > 0"),
+        (["--lookahead", "0"], "--lookahead must be an integer >= 1"),
+        (["--lookahead", "many"], "--lookahead must be an integer >= 1 or 'best'"),
+        (["--tokens", "0"], "--tokens must be an integer >= 1"),
+        (["--lookahead", "1", "--servers", "3"], "raise the servers"),
+        (["--burstiness", "0.5"], "montecarlo"),
+        (["--method", "exact"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(capsys, extra, needle):
+    with pytest.raises(SystemExit) if extra[0] == "--method" else _nullcontext() as info:
+        code = main(BASE + extra)
+    out, err = capsys.readouterr()
+    code = info.value.code if info else code
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_missing_trace_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run(capsys, BASE + ["--trace", str(tmp_path / "nope.txt"), "--method", "montecarlo"])
+    assert code == 2 and "nope.txt" in err
+
+
+def test_heatmap_writes_csv_and_png(capsys, tmp_path):
+    code, out, _ = run(capsys, ["heatmap", "--protocol", "repo", "--out", str(tmp_path)])
+    assert code == 0 and "heatmap.csv" in out
+    with open(tmp_path / "heatmap.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 21 * 21
+    assert {"c", "a", "si_vs_nonsi", "dsi_vs_si", "dsi_vs_nonsi", "dsi_vs_baseline", "si_lookahead",
+            "dsi_lookahead", "dsi_model"} <= set(rows[0])
+    assert (tmp_path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_demo_prints_published_beside_simspec(capsys, tmp_path):
+    code, out, _ = run(capsys, ["demo", "--out", str(tmp_path)])
+    assert code == 0
+    assert "Vicuna-13B / Vicuna-68M" in out and "1.47x" in out and "Phi3-14B / Phi3-4B" in out
+    assert (tmp_path / "heatmap.png").exists() and (tmp_path / "heatmap.csv").exists()
+
+
+@pytest.mark.skipif(shutil.which("simspec") is None, reason="console script not installed")
+def test_console_script_is_installed():
+    res = subprocess.run(["simspec", "--help"], capture_output=True, text=True, check=True)
+    assert "compare" in res.stdout and "heatmap" in res.stdout and "demo" in res.stdout
+    res = subprocess.run(["simspec", "compare", "--target-ms", "1", "--drafter-ms", "1", "--acceptance", "2"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
