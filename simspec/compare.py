@@ -23,7 +23,7 @@ import numpy as np
 from . import theory
 from ._checks import int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
-from .lookahead import LookaheadPolicy
+from .lookahead import LookaheadPolicy, StaticLookahead
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
 from .montecarlo.nonsi import nonsi_run
 from .montecarlo.positions import epoch_lengths
@@ -90,37 +90,33 @@ def _fixed_dsi_k(s: Scenario, k: int) -> int:
 _PILOT = 32  # replications a non-i.i.d. SI lookahead search looks at
 
 
-def _best_lookaheads_iid(s: Scenario, a: float, chain: bool) -> tuple[int, int]:
-    """Best static SI and DSI lookaheads by closed form (``S → ∞``), DSI among server-feasible ones."""
-    ks = np.arange(1, s.k_max + 1)
-    k_si = int(ks[np.argmin(theory.si_latency_per_token(a, s.c, ks, _slope(s, ks)))])
-    cand = _dsi_candidates(s)
-    dsi_lat = [theory.dsi_latency_per_token(a, s.c, k, float(_slope(s, k)), chain) for k in cand]
-    return k_si, int(cand[int(np.argmin(dsi_lat))])
+def _best_si_k(s: Scenario, A: np.ndarray | None, a: float | None) -> int:
+    """Best static SI lookahead in ``1..k_max``.
 
-
-def _best_lookaheads(s: Scenario, A: np.ndarray, chain: bool) -> tuple[int, int]:
-    """Best static lookaheads for the Monte Carlo.
-
-    I.i.d. acceptance: the closed-form optimum.  Otherwise SI searches ``1..k_max``
-    on the first ``_PILOT`` replications of the same draw (the search costs a
-    round loop per candidate) and DSI on all of them (epoch tables are cheap).
-    Choosing on the draw that is then reported favours the chosen ``k`` by less
-    than its confidence interval.
+    I.i.d. acceptance: the closed-form optimum (``S → ∞``).  Otherwise a search
+    on the first ``_PILOT`` replications of the draw (each candidate costs a
+    round loop); choosing on the draw that is then reported favours the chosen
+    ``k`` by less than its confidence interval.
     """
-    a = s.acceptance.iid_rate
-    if a is not None:
-        return _best_lookaheads_iid(s, a, chain)
-    t1, d = s.target.tpot_ms, s.drafter.tpot_ms
     ks = np.arange(1, s.k_max + 1)
+    if a is not None:
+        return int(ks[np.argmin(theory.si_latency_per_token(a, s.c, ks, _slope(s, ks)))])
     rounds, drafts = si_sweep(A[:_PILOT], ks)
-    cost = drafts * d + rounds * _verify_ms(s, ks)[None, :]
-    k_si = int(ks[np.argmin(cost.mean(axis=0))])
+    cost = drafts * s.drafter.tpot_ms + rounds * _verify_ms(s, ks)[None, :]
+    return int(ks[np.argmin(cost.mean(axis=0))])
+
+
+def _best_dsi_k(s: Scenario, A: np.ndarray | None, a: float | None, chain: bool) -> int:
+    """Best static DSI lookahead among those whose servers fit (closed form, or epoch tables on the draw)."""
     cand = _dsi_candidates(s)
-    rows, r = epoch_lengths(A)
-    uniq, inv = np.unique(r, return_inverse=True)
-    totals = [dsi_epoch_table(uniq, int(k), d, float(_verify_ms(s, k)), t1, chain)["duration_ms"][inv].sum() for k in cand]
-    return k_si, int(cand[int(np.argmin(totals))])
+    if a is not None:
+        lat = [theory.dsi_latency_per_token(a, s.c, k, float(_slope(s, k)), chain) for k in cand]
+    else:
+        t1, d = s.target.tpot_ms, s.drafter.tpot_ms
+        rows, r = epoch_lengths(A)
+        uniq, inv = np.unique(r, return_inverse=True)
+        lat = [dsi_epoch_table(uniq, int(k), d, float(_verify_ms(s, k)), t1, chain)["duration_ms"][inv].sum() for k in cand]
+    return int(cand[int(np.argmin(lat))])
 
 
 def _result(algorithm, method, per_rep, s: Scenario, ttft, lookahead, servers, notes="") -> AlgorithmResult:
@@ -188,9 +184,8 @@ def compare(
             raise UnsupportedScenarioError(
                 f"the closed forms cover static lookaheads only, not {la.name}; use method='montecarlo'"
             )
-        ks = np.arange(1, s.k_max + 1)
         if la == "best":
-            k_si, k_dsi = _best_lookaheads_iid(s, a, chain)
+            k_si, k_dsi = _best_si_k(s, None, a), _best_dsi_k(s, None, a, chain)
         else:
             k_si = la.static_k
             k_dsi = _fixed_dsi_k(s, la.static_k)
@@ -216,25 +211,25 @@ def compare(
         dsi = {k: [v] for k, v in costs.items()}
         paired = False
         si_note = "closed form, S -> infinity"
+        dsi_note = ""
     elif method == "montecarlo":
         reps = int_at_least("reps", reps, 2, "confidence intervals need at least two replications")
         gen = _rng(rng)
         draw = s.acceptance.draw(gen, s.tokens, reps)
         A = draw.accepted
+        a = s.acceptance.iid_rate
+        dsi_note = ""
         if la == "best":
-            k_si, k_dsi = _best_lookaheads(s, A, chain)
-            si_policy = k_si
+            k_si = _best_si_k(s, A, a)
+            k_dsi = _best_dsi_k(s, A, a, chain)
+            pol = StaticLookahead(k_si)
+        elif la.static_k is None:  # a dynamic policy drives SI; DSI runs a static lookahead
+            pol, k_si = la, la.name
+            k_dsi = _best_dsi_k(s, A, a, chain)
+            dsi_note = f"best static k (DSI cannot run {la.name}); "
         else:
-            si_policy = la
-            k_si = la.static_k if la.static_k is not None else la.name
-            if la.static_k is None:
-                raise UnsupportedScenarioError(
-                    f"DSI runs a static lookahead; {la.name} is dynamic. Give an integer lookahead or 'best'"
-                )
+            pol, k_si = la, la.static_k
             k_dsi = _fixed_dsi_k(s, la.static_k)
-        from .lookahead import StaticLookahead
-
-        pol = StaticLookahead(si_policy) if isinstance(si_policy, int) else si_policy
         nonsi = nonsi_run(s.target, s.tokens, reps, s.prompt_len)
         si = si_run(A, pol, s.target, s.drafter, s.prompt_len, draw.signals)
         dsi = dsi_run(A, k_dsi, s.target, s.drafter, s.prompt_len, chain)
@@ -244,7 +239,7 @@ def compare(
         raise InvalidParameterError(f"method must be 'theory' or 'montecarlo', got {method!r}")
 
     servers = int(theory.dsi_servers_needed(s.c, k_dsi, float(_slope(s, k_dsi)), chain))
-    dsi_note = "non-SI chain" if chain else "no non-SI chain"
+    dsi_note += "non-SI chain" if chain else "no non-SI chain"
     res_nonsi = _result("nonsi", method, nonsi, s, ttft_nonsi, None, 1)
     res_si = _result("si", method, si, s, ttft_spec, k_si, 1, si_note)
     res_dsi = _result("dsi", method, dsi, s, ttft_spec, k_dsi, servers, dsi_note)
