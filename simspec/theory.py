@@ -217,8 +217,8 @@ def dsi_repo_latency_per_token(a, c, k):
     The repo charges each epoch ``min(⌈r/k⌉ k c + 1, r)``: the drafter's blocks
     race one non-SI run from the epoch start, and the bonus position of a fully
     accepted block is not used.  For ``k c ≤ 1`` this is
-    ``(1 − a)·[1 + k c/(1 − a^k) − (1 − a) k c]`` (``models.md`` §5); otherwise the
-    epoch sum.  Derivation: ``theory/dsi_repo_model.md``.
+    ``(1 − a)·[1 + k c/(1 − a^k) − (1 − a) k c]`` (``models.md`` §5) — for ``k = 1``
+    only while ``c ≤ 1/2`` as well; otherwise the epoch sum.  Derivation: ``theory/dsi_repo_model.md``.
     """
     a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))
     kc = k * c
@@ -227,7 +227,9 @@ def dsi_repo_latency_per_token(a, c, k):
     closed = np.where(a == 1.0, np.minimum(c, 1.0), closed)
     out = np.array(closed, dtype=float)
     for idx in np.ndindex(a.shape):
-        if not (kc[idx] > 1 and a[idx] < 1):
+        # the closed form drops every saving but the first block's n = 0, which needs
+        # k c <= 1 and, at k = 1, also c <= 1/2 (theory/dsi_repo_model.md)
+        if not ((kc[idx] > 1 or c[idx] > 0.5) and a[idx] < 1):
             continue
         ai, ci, ki = a[idx], c[idx], k[idx]
         out[idx] = iid_epoch_ratio(lambda r: np.minimum(-(-r // ki) * ki * ci + 1.0, r), ai)
