@@ -15,6 +15,8 @@ from .acceptance import (
     TraceAcceptance,
 )
 from .compare import compare
+from .heatmap import Heatmap, paper_heatmap, repo_heatmap
+from .reference import DSI_PAPER_TABLE
 from .errors import (
     InvalidParameterError,
     OptionalDependencyError,
@@ -44,6 +46,7 @@ API_SECTIONS = {
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "OracleLookahead"],
     "Engines": ["compare", "theory"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison"],
+    "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],
     "Exceptions": [
         "SimspecError",
         "InvalidParameterError",

@@ -213,7 +213,11 @@ class MarkovAcceptance(_Base):
 
     @property
     def iid_rate(self) -> float | None:
-        return self.alpha_easy if self.alpha_easy == self.alpha_hard else None
+        # equal state acceptances, or a state redrawn independently at every position
+        # (burstiness 0), make the outcomes i.i.d. Bernoulli(mean)
+        if self.alpha_easy == self.alpha_hard or abs(self.burstiness) < 1e-12:
+            return self.mean
+        return None
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
         n, r = _check_shape(n_positions, reps)
@@ -254,6 +258,13 @@ class TraceAcceptance(_Base):
                 raise InvalidParameterError(f"trace {i} must hold only 0 (rejected) and 1 (accepted)")
             clean.append(tuple(bool(x) for x in arr))
         object.__setattr__(self, "traces", tuple(clean))
+
+    def __repr__(self) -> str:  # the outcomes themselves would flood logs and JSON
+        lengths = [len(t) for t in self.traces]
+        return (
+            f"TraceAcceptance({len(self.traces)} trace(s), {min(lengths)}..{max(lengths)} positions, "
+            f"mean={self.mean:.4g}, wrap={self.wrap})"
+        )
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[Sequence[int]], wrap: bool = False) -> "TraceAcceptance":
@@ -324,7 +335,7 @@ class TraceAcceptance(_Base):
         if short and not self.wrap:
             raise InvalidParameterError(
                 f"trace {short[0]} has {len(self.traces[short[0]])} positions but {n} were asked for; "
-                "simulate fewer tokens or pass wrap=True"
+                "simulate fewer tokens or pass wrap=True (--wrap on the command line)"
             )
         table = np.stack([np.resize(np.asarray(t, dtype=bool), n) for t in self.traces])
         pick = rng.integers(0, len(self.traces), size=r)

@@ -32,14 +32,17 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                    help="target model's time per output token (one decode forward), in ms")
     g.add_argument("--drafter-ms", type=float, required=True, metavar="D",
                    help="drafter model's time per output token, in ms")
-    g.add_argument("--acceptance", type=float, required=True, metavar="A",
-                   help="probability that one draft token is accepted given a correct prefix, in [0, 1]")
+    g.add_argument("--acceptance", type=float, default=None, metavar="A",
+                   help="probability that one draft token is accepted given a correct prefix, in [0, 1] "
+                        "(required unless --trace is given)")
     g.add_argument("--burstiness", type=float, default=None, metavar="B",
                    help="make acceptance bursty: a two-state (easy/hard) Markov process with mean A and state "
                         "autocorrelation B in [0, 1); needs --method montecarlo")
     g.add_argument("--trace", default=None, metavar="FILE",
                    help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
-                        "'runs: n1 n2 ...'); --acceptance is then ignored; needs --method montecarlo")
+                        "'runs: n1 n2 ...'); replaces --acceptance; needs --method montecarlo")
+    g.add_argument("--wrap", action="store_true",
+                   help="with --trace: repeat a trace that is shorter than --tokens instead of refusing it")
     g.add_argument("--lookahead", default="best", metavar="K|best",
                    help="drafts per verification (an integer >= 1), or 'best' to pick, per algorithm, the "
                         "lookahead with the lowest latency (default: best)")
@@ -88,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "paper-protocol heatmap.")
     d.add_argument("--out", default="simspec-demo", metavar="DIR", help="output folder (default ./simspec-demo)")
     d.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
-    d.add_argument("--json", action="store_true", help="print the table as JSON")
+    d.add_argument("--reps", type=int, default=400, metavar="R",
+                   help="Monte Carlo replications per model pair (default 400)")
+    d.add_argument("--json", action="store_true", help="print the table (and the files written) as JSON")
     return parser
 
 
@@ -110,7 +115,13 @@ def _check_flags(args) -> None:
                         ("--verify-ms-per-token", args.verify_ms_per_token)):
         if not (value >= 0 and math.isfinite(value)):
             raise SimspecError(f"{flag} must be a time in ms >= 0, got {value:g}")
-    if not 0.0 <= args.acceptance <= 1.0:
+    if args.trace and args.acceptance is not None:
+        raise SimspecError("give either --acceptance or --trace, not both")
+    if args.trace:
+        pass
+    elif args.acceptance is None:
+        raise SimspecError("--acceptance is required (or --trace FILE to replay recorded outcomes)")
+    elif not 0.0 <= args.acceptance <= 1.0:
         raise SimspecError(f"--acceptance must be a probability in [0, 1], got {args.acceptance:g}")
     for flag, value, low in (("--tokens", args.tokens, 1), ("--k-max", args.k_max, 1),
                              ("--servers", args.servers, 1), ("--reps", getattr(args, "reps", 2), 2)):
@@ -129,7 +140,7 @@ def _scenario(args):
     from .scenario import Scenario
 
     if args.trace:
-        acc = TraceAcceptance.from_file(args.trace)
+        acc = TraceAcceptance.from_file(args.trace, wrap=args.wrap)
     elif args.burstiness is not None:
         acc = MarkovAcceptance.from_mean(args.acceptance, args.burstiness)
     else:
@@ -146,12 +157,26 @@ def _fmt(x) -> str:
     from .records import Estimate
 
     if isinstance(x, Estimate):
-        return format(x, ".4g")
+        if x.n == 0 or not x.stderr > 1e-12 * abs(x.mean):
+            return _num(x.mean)
+        return f"{_num(x.mean)} ± {_num(1.959963984540054 * x.stderr, 2)}"
     if x is None:
         return "-"
     if isinstance(x, float):
-        return f"{x:.4g}"
+        return _num(x)
     return str(x)
+
+
+def _num(x: float, digits: int = 4) -> str:
+    """Plain digits for people: 30000, 12150, 8.4, 0.01215 (no exponents in the usual range)."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    ax = abs(x)
+    if ax >= 10 ** (digits - 1):
+        return f"{x:,.0f}"
+    if ax == 0 or ax >= 1e-4:
+        return f"{x:.{digits}g}" if ax < 1 else f"{float(f'{x:.{digits}g}'):g}"
+    return f"{x:.{digits - 1}e}"
 
 
 def _cmd_compare(args) -> int:
@@ -202,6 +227,9 @@ def _cmd_heatmap(args) -> int:
     print(f"{args.protocol} protocol: {hm.a.size * hm.c.size} cells in {time.perf_counter() - t0:.2f} s; "
           f"DSI vs faster of SI/non-SI: max {d.max():.2f}x, min {d.min():.2f}x; DSI vs SI max "
           f"{hm.speedup['dsi_vs_si'].max():.2f}x")
+    if args.protocol == "repo":
+        print(f"(Monte Carlo with seed {args.seed}: 5 repeats of 1000 tokens per cell, so the extremes move "
+              "with the seed by a few percent)")
     for p in paths:
         print(f"wrote {p}")
     return 0
@@ -211,14 +239,15 @@ def _cmd_demo(args) -> int:
     from .demo import dsi_paper_table, format_table
     from .heatmap import paper_heatmap
 
-    rows = dsi_paper_table(rng=args.seed)
-    if args.json:
-        print(json.dumps([r.to_dict() for r in rows]))
-    else:
-        print(format_table(rows))
+    if args.reps < 2:
+        raise SimspecError(f"--reps must be an integer >= 2, got {args.reps}")
+    rows = dsi_paper_table(rng=args.seed, reps=args.reps)
     hm = paper_heatmap()
     paths = hm.write(args.out)
-    if not args.json:
+    if args.json:
+        print(json.dumps({"rows": [r.to_dict() for r in rows], "files": [str(p) for p in paths]}))
+    else:
+        print(format_table(rows))
         print(f"\nheatmap (paper protocol): DSI up to {hm.speedup['dsi_vs_baseline'].max():.2f}x faster than the "
               f"faster of SI and non-SI (paper: 'up to 1.6x'); never slower (min "
               f"{hm.speedup['dsi_vs_baseline'].min():.2f}x)")

@@ -87,6 +87,7 @@ def _fixed_dsi_k(s: Scenario, k: int) -> int:
     return k
 
 
+_ENDLESS = 10**6  # with a = 1 there is one endless epoch: its per-token cost at this length is the S -> inf limit
 _PILOT = 32  # replications a non-i.i.d. SI lookahead search looks at
 
 
@@ -141,6 +142,7 @@ def _result(algorithm, method, per_rep, s: Scenario, ttft, lookahead, servers, n
         gpu_seconds=est(gpu_s),
         gpu_seconds_per_token=est(gpu_s / S),
         notes=notes,
+        per_run_latency_ms=(ttft + decode) if method == "montecarlo" else np.empty(0),
     )
 
 
@@ -156,7 +158,7 @@ def compare(
     scenario: Scenario,
     method: Method = "theory",
     *,
-    reps: int = 100,
+    reps: int = 200,
     rng: int | np.random.Generator | None = None,
     chain: bool = True,
 ) -> Comparison:
@@ -204,7 +206,7 @@ def compare(
         }
         v_dsi = float(_verify_ms(s, k_dsi))
         costs = {
-            name: S * theory.iid_epoch_ratio(lambda r, n=name: dsi_epoch_table(r, k_dsi, d, v_dsi, t1, chain)[n], a, S if a == 1 else None)
+            name: S * theory.iid_epoch_ratio(lambda r, n=name: dsi_epoch_table(r, k_dsi, d, v_dsi, t1, chain)[n], a, _ENDLESS if a == 1 else None)
             for name in ("target_forwards", "target_forwards_wasted", "drafter_forwards", "target_busy_ms", "drafter_busy_ms")
         }
         costs["decode_ms"] = S * t1 * float(theory.dsi_latency_per_token(a, s.c, k_dsi, float(_slope(s, k_dsi)), chain))

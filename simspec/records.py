@@ -109,11 +109,16 @@ class AlgorithmResult:
     gpu_seconds: Estimate
     gpu_seconds_per_token: Estimate
     notes: str = ""
+    #: End-to-end latency of each Monte Carlo replication (empty for closed forms): pair two
+    #: results drawn with the same seed, S and reps with ``Estimate.ratio``.
+    per_run_latency_ms: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
     def to_dict(self, ci: bool = True) -> dict[str, Any]:
         """Plain values; with ``ci`` each estimate also gets ``<name>_ci`` = [low, high]."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "per_run_latency_ms":
+                continue
             v = getattr(self, f.name)
             out[f.name] = _plain(v)
             if ci and isinstance(v, Estimate) and v.n > 0:

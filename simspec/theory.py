@@ -37,6 +37,7 @@ __all__ = [
     "dsi_latency_per_token",
     "dsi_repo_latency_per_token",
     "dsi_servers_needed",
+    "iid_epoch_ratio",
 ]
 
 _EPS = 1e-9

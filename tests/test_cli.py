@@ -85,8 +85,24 @@ class _nullcontext:
 
 
 def test_missing_trace_file_is_a_clear_error(capsys, tmp_path):
-    code, _, err = run(capsys, BASE + ["--trace", str(tmp_path / "nope.txt"), "--method", "montecarlo"])
+    argv = ["compare", "--target-ms", "30", "--drafter-ms", "3", "--method", "montecarlo"]
+    code, _, err = run(capsys, argv + ["--trace", str(tmp_path / "nope.txt")])
     assert code == 2 and "nope.txt" in err
+    code, _, err = run(capsys, argv + ["--trace", str(tmp_path / "nope.txt"), "--acceptance", "0.5"])
+    assert code == 2 and "not both" in err
+    code, _, err = run(capsys, argv)
+    assert code == 2 and "--acceptance is required" in err
+
+
+def test_trace_replay_from_the_command_line(capsys, tmp_path):
+    trace = tmp_path / "runs.txt"
+    trace.write_text("runs: 4 0 7 2 9 1\nruns: 3 3 3\n")
+    argv = ["compare", "--target-ms", "30", "--drafter-ms", "3", "--method", "montecarlo", "--reps", "10",
+            "--tokens", "40", "--trace", str(trace), "--json"]
+    code, _, err = run(capsys, argv)
+    assert code == 2 and "--wrap" in err  # traces shorter than --tokens are refused unless wrapped
+    code, out, _ = run(capsys, argv + ["--wrap"])
+    assert code == 0 and json.loads(out)["scenario"]["acceptance"].startswith("TraceAcceptance(2 trace(s)")
 
 
 def test_heatmap_writes_csv_and_png(capsys, tmp_path):
