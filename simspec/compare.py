@@ -23,6 +23,7 @@ import numpy as np
 from . import theory
 from ._checks import int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
+from .latency import is_deterministic
 from .lookahead import LookaheadPolicy, StaticLookahead
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
 from .montecarlo.nonsi import nonsi_run
@@ -53,10 +54,16 @@ def _slope(s: Scenario, k) -> np.ndarray:
 
 def _check_mc_latency(s: Scenario) -> None:
     for name in ("target", "drafter"):
-        if getattr(s, name).context_dependent:
+        model = getattr(s, name)
+        if model.context_dependent:
             raise UnsupportedScenarioError(
                 f"the {name} latency depends on context length; the closed forms and the Monte Carlo "
-                "assume it does not — use the discrete-event engine"
+                "assume it does not — use the discrete-event engine (simspec.des.simulate)"
+            )
+        if not is_deterministic(model):
+            raise UnsupportedScenarioError(
+                f"the {name} latency is stochastic; the closed forms and the Monte Carlo assume constant "
+                "latencies — use the discrete-event engine (simspec.des.simulate)"
             )
 
 

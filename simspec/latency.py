@@ -30,7 +30,7 @@ import numpy as np
 from ._checks import finite_nonneg, positive
 from .errors import InvalidParameterError
 
-__all__ = ["LatencyModel", "ConstantLatency", "AffineLatency", "Phase"]
+__all__ = ["LatencyModel", "ConstantLatency", "AffineLatency", "StochasticLatency", "Phase", "sample_latency"]
 
 Phase = Literal["prefill", "decode"]
 ArrayLike = Union[int, float, np.ndarray, list]
@@ -53,7 +53,20 @@ class LatencyModel(Protocol):
         """Whether ``forward`` depends on ``context_len`` (the Monte Carlo needs False)."""
 
     def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
-        """Latency in ms of one forward processing ``n_new`` new tokens."""
+        """Latency in ms of one forward processing ``n_new`` new tokens (its mean, if stochastic)."""
+
+
+def sample_latency(model: LatencyModel, rng: np.random.Generator, n_new=1, context_len: int = 0,
+                   phase: Phase = "decode") -> float:
+    """One realised forward time: ``model.sample`` if the model is stochastic, else ``forward``."""
+    sample = getattr(model, "sample", None)
+    if sample is None:
+        return float(model.forward(n_new, context_len, phase))
+    return float(sample(rng, n_new, context_len, phase))
+
+
+def is_deterministic(model: LatencyModel) -> bool:
+    return bool(getattr(model, "deterministic", True))
 
 
 def _check_n_new(n_new: ArrayLike) -> np.ndarray:
@@ -101,6 +114,7 @@ class AffineLatency:
     tpot_ms: float
     per_extra_token_ms: float
     ttft_ms: float = 0.0
+    per_context_token_ms: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tpot_ms", positive("tpot_ms", self.tpot_ms, "latencies are in milliseconds"))
@@ -110,14 +124,70 @@ class AffineLatency:
             finite_nonneg("per_extra_token_ms", self.per_extra_token_ms, "a wider forward is never faster"),
         )
         object.__setattr__(self, "ttft_ms", finite_nonneg("ttft_ms", self.ttft_ms))
+        object.__setattr__(
+            self,
+            "per_context_token_ms",
+            finite_nonneg("per_context_token_ms", self.per_context_token_ms, "a longer context is never faster"),
+        )
 
     @property
     def context_dependent(self) -> bool:
-        return False
+        return self.per_context_token_ms > 0
 
     def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        """``tpot + per_extra_token·(n_new − 1) + per_context_token·context_len`` (decode)."""
         if phase == "prefill":
             return self.ttft_ms
         n = _check_n_new(n_new)
-        out = self.tpot_ms + self.per_extra_token_ms * (n - 1)
+        out = self.tpot_ms + self.per_extra_token_ms * (n - 1) + self.per_context_token_ms * context_len
         return float(out) if np.ndim(out) == 0 else out
+
+
+@dataclass(frozen=True)
+class StochasticLatency:
+    """A latency model with multiplicative log-normal jitter of coefficient of variation ``cv``.
+
+    ``forward`` is the mean (the wrapped model's value); ``sample(rng, ...)``
+    draws one realised time.  Only the discrete-event engine samples; the closed
+    forms and the Monte Carlo refuse stochastic latencies rather than silently
+    using the mean.
+
+    >>> import numpy as np
+    >>> jit = StochasticLatency(ConstantLatency(30.0), cv=0.1)
+    >>> jit.forward(), round(float(np.mean([jit.sample(np.random.default_rng(i)) for i in range(4000)])), 0)
+    (30.0, 30.0)
+    """
+
+    base: LatencyModel
+    cv: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, LatencyModel):
+            raise InvalidParameterError(f"base must be a latency model, got {self.base!r}")
+        object.__setattr__(self, "cv", finite_nonneg("cv", self.cv, "cv is the standard deviation / mean"))
+
+    @property
+    def tpot_ms(self) -> float:
+        return self.base.tpot_ms
+
+    @property
+    def ttft_ms(self) -> float:
+        return self.base.ttft_ms
+
+    @property
+    def context_dependent(self) -> bool:
+        return self.base.context_dependent
+
+    @property
+    def deterministic(self) -> bool:
+        return self.cv == 0
+
+    def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        return self.base.forward(n_new, context_len, phase)
+
+    def sample(self, rng: np.random.Generator, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        mean = self.base.forward(n_new, context_len, phase)
+        if self.cv == 0:
+            return mean
+        s2 = np.log1p(self.cv**2)
+        return mean * rng.lognormal(-s2 / 2, np.sqrt(s2), size=np.shape(mean) or None)

@@ -37,17 +37,22 @@ def _floor(x: np.ndarray) -> np.ndarray:
     return np.floor(x + _TOL)
 
 
-def dsi_epoch_table(r: np.ndarray, k: int, d: float, v: float, t1: float, chain: bool = True) -> dict[str, np.ndarray]:
+def dsi_epoch_table(
+    r: np.ndarray, k: int, d: float, v: float, t1: float, chain: bool = True, room=np.inf
+) -> dict[str, np.ndarray]:
     """Duration (ms) and costs of DSI epochs of lengths ``r``.
 
     ``d``: drafter forward, ``v``: verification forward of width ``k + 1``,
-    ``t1``: target forward of width 1, all in ms.
+    ``t1``: target forward of width 1, all in ms.  ``room``: positions left
+    before ``S`` at the epoch's start — the drafter starts no block at or past
+    position ``S`` (the duration does not depend on it, the costs do).
     """
     r = np.asarray(r, dtype=np.int64)
     slope = (v / t1 - 1.0) / k
     dur = t1 * theory.dsi_epoch_duration(r, k, d / t1, slope, chain)
     kd = k * d
-    n_sub = np.maximum(_ceil(dur / kd) - 1, 0)
+    blocks = np.ceil(np.asarray(room, dtype=float) / k)  # blocks the drafter may start
+    n_sub = np.minimum(np.maximum(_ceil(dur / kd) - 1, 0), blocks)
     n_full = np.clip(_floor((dur - v) / kd), 0, n_sub)
     idx_sum = (n_sub * (n_sub + 1) - n_full * (n_full + 1)) / 2
     spec_busy = n_full * v + (n_sub - n_full) * dur - kd * idx_sum
@@ -71,6 +76,14 @@ def dsi_epoch_table(r: np.ndarray, k: int, d: float, v: float, t1: float, chain:
         jumps = np.maximum(B, 1) - 1
         delivered = np.ones(r.shape, dtype=bool)
         chain_started = chain_done = chain_busy = np.zeros(r.shape)
+    if chain and d > t1 * (1 + _TOL):
+        # A drafter slower than the target never gets ahead of the chain: the verified prefix
+        # overtakes it at every chain step, it restarts there, and it never finishes a block.
+        n_sub = spec_busy = jumps = np.zeros(r.shape)
+        delivered = np.zeros(r.shape, dtype=bool)
+        drafts, drafter_busy = chain_started, dur
+    else:
+        drafts, drafter_busy = np.minimum(_ceil(dur / d), blocks * k), np.minimum(dur, blocks * kd)
     useful = chain_done + jumps + delivered
     started = chain_started + n_sub
     return {
@@ -78,8 +91,8 @@ def dsi_epoch_table(r: np.ndarray, k: int, d: float, v: float, t1: float, chain:
         "target_forwards": started,
         "target_forwards_wasted": np.maximum(started - useful, 0),
         "target_busy_ms": chain_busy + spec_busy,
-        "drafter_forwards": _ceil(dur / d),
-        "drafter_busy_ms": dur,
+        "drafter_forwards": drafts,
+        "drafter_busy_ms": drafter_busy,
     }
 
 
@@ -92,18 +105,15 @@ def dsi_run(
     chain: bool = True,
 ) -> dict[str, np.ndarray]:
     """Decode time and costs of DSI with lookahead ``k``, one replication per row of ``accepted``."""
-    reps = accepted.shape[0]
+    reps, S = accepted.shape
     rows, r = epoch_lengths(accepted)
-    uniq, inv = np.unique(r, return_inverse=True)
-    table = dsi_epoch_table(
-        uniq,
-        k,
-        float(drafter.forward(1, prompt_len)),
-        float(target.forward(k + 1, prompt_len)),
-        float(target.forward(1, prompt_len)),
-        chain,
-    )
-    out = {name: np.bincount(rows, weights=vals[inv], minlength=reps) for name, vals in table.items()}
+    args = (k, float(drafter.forward(1, prompt_len)), float(target.forward(k + 1, prompt_len)),
+            float(target.forward(1, prompt_len)), chain)
+    # positions left before S when each epoch starts: the drafter starts no block past S
+    row_start = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=r, minlength=reps))[:-1]])
+    room = S - (np.cumsum(r) - row_start[rows] - r)
+    per_epoch = dsi_epoch_table(r, *args, room=room)
+    out = {name: np.bincount(rows, weights=vals, minlength=reps) for name, vals in per_epoch.items()}
     out["decode_ms"] = out.pop("duration_ms")
     out["epochs"] = np.bincount(rows, minlength=reps)
     return out
