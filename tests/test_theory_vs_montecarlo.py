@@ -344,7 +344,8 @@ def reference_epoch(r: int, k: int, c: float, slope: float = 0.0, chain: bool = 
     the frontier past the chain's position cancels and restarts it.  The epoch ends when position
     r is confirmed.  Ties at one instant: the chain's completion is applied first (a verification
     reaching the same frontier is then no jump); at the final instant a verification that also
-    reaches r counts as useful (dsi_epoch_table's convention).  Costs count forwards started
+    reaches r counts as useful (dsi_epoch_table's convention).  With the chain and c > 1 the chain
+    overtakes the drafter at every step and the drafter restarts there (it never submits a block).  Costs count forwards started
     strictly before the end.  Also returns ``confirmed[p]`` = time position p was confirmed.
     """
     v = 1.0 + slope * k
@@ -394,6 +395,10 @@ def reference_epoch(r: int, k: int, c: float, slope: float = 0.0, chain: bool = 
     drafts = 0
     while drafts * c < dur - eps:
         drafts += 1
+    if chain and c > 1 + eps:
+        # A drafter slower than the target is overtaken by the chain at every step; it restarts at
+        # the new frontier each time (one draft started per chain forward) and never submits a block.
+        n_sub, spec_busy, spec_useful, drafts = 0, 0.0, 0, chain_started
     started = chain_started + n_sub
     return {
         "duration_ms": dur,
