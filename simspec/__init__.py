@@ -24,7 +24,8 @@ from .errors import (
     TraceFormatError,
     UnsupportedScenarioError,
 )
-from .latency import AffineLatency, ConstantLatency, LatencyModel
+from .des import Overheads, RunRecord, SimulationResult, simulate
+from .latency import AffineLatency, ConstantLatency, LatencyModel, StochasticLatency
 from .lookahead import HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
 from .records import AlgorithmResult, Comparison, Estimate
 from .scenario import Scenario
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 #: Public names by section; the API reference is built from these groups.
 API_SECTIONS = {
     "Scenarios": ["Scenario"],
-    "Latency models": ["LatencyModel", "ConstantLatency", "AffineLatency"],
+    "Latency models": ["LatencyModel", "ConstantLatency", "AffineLatency", "StochasticLatency"],
     "Acceptance processes": [
         "AcceptanceProcess",
         "AcceptanceDraw",
@@ -44,8 +45,8 @@ API_SECTIONS = {
         "TraceAcceptance",
     ],
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "OracleLookahead"],
-    "Engines": ["compare", "theory"],
-    "Results": ["Estimate", "AlgorithmResult", "Comparison"],
+    "Engines": ["compare", "theory", "simulate", "Overheads"],
+    "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
     "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],
     "Exceptions": [
         "SimspecError",

@@ -212,6 +212,7 @@ class DSIRun:
 
     def _advance_to(self, v: int, by_chain: bool = False) -> None:
         """Confirm positions up to ``v`` (exclusive) without a rejection."""
+        self.log(self.env.now, "confirm", "chain" if by_chain else "drafter", None, (self.V, min(v, self.S) - 1))
         self.V = min(v, self.S)
         if self.V >= self.S:
             self._finish()
@@ -224,6 +225,7 @@ class DSIRun:
 
     def _reject(self, r: int) -> None:
         self.log(self.env.now, "reject", "drafter", None, (r, r))
+        self.log(self.env.now, "confirm", "drafter", None, (self.V, min(r + 1, self.S) - 1))
         self.rejections += 1
         self.V = min(r + 1, self.S)
         if self.V >= self.S:

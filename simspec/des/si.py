@@ -64,6 +64,7 @@ def si_process(env: simpy.Environment, acc: np.ndarray, nxt: np.ndarray, policy:
             stats["rejections"] += 1
             if ov.sync_ms and pos + n + 1 < S:
                 yield env.timeout(ov.sync_ms)
+        log(env.now, "confirm", "server 0", task, (pos, pos + n))
         pos += n + 1
     log(env.now, "done", "drafter", None, (S - 1, S - 1))
 
@@ -75,6 +76,8 @@ def nonsi_process(env: simpy.Environment, S: int, target: LatencyModel, rng: np.
         t = sample_latency(target, rng, 1, prompt_len + pos)
         log(env.now, "chain_start", "server 0", None, (pos, pos))
         yield env.timeout(t)
+        log(env.now, "chain_end", "server 0", None, (pos, pos))
+        log(env.now, "confirm", "server 0", None, (pos, pos))
         stats["target_busy"] += t
     stats["peak"] = 1
     log(env.now, "done", "server 0", None, (S - 1, S - 1))

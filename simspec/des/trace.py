@@ -7,6 +7,7 @@ Each event has ``t`` (ms of virtual time), ``event``, ``lane`` (``"drafter"``,
 ``verify_queued``/``verify_start``/``verify_end``/``verify_cancel`` (a
 verification task), ``chain_start``/``chain_end``/``chain_cancel`` (a non-SI
 chain forward), ``reject`` (a rejected position, ``positions = [r, r]``),
+``confirm`` (positions newly confirmed, in order; they partition ``0..S−1``),
 ``done`` (the run's last token confirmed).
 """
 
