@@ -1,6 +1,7 @@
 """Command-line front end (thin: parse, build a Scenario, call the engines, print).
 
 ``simspec compare`` — non-SI vs SI vs DSI on one scenario;
+``simspec simulate`` — one algorithm on simulated servers (the discrete-event engine);
 ``simspec heatmap`` — the DSI paper's four-panel heatmap (CSV + PNG);
 ``simspec demo`` — the paper's real-model table through simspec, plus the heatmap.
 Bad input exits with status 2 and one line that says what to change.
@@ -34,15 +35,15 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                    help="drafter model's time per output token, in ms")
     g.add_argument("--acceptance", type=float, default=None, metavar="A",
                    help="probability that one draft token is accepted given a correct prefix, in [0, 1] "
-                        "(required unless --trace is given)")
+                        "(required unless --acceptance-trace is given)")
     g.add_argument("--burstiness", type=float, default=None, metavar="B",
                    help="make acceptance bursty: a two-state (easy/hard) Markov process with mean A and state "
                         "autocorrelation B in [0, 1); needs --method montecarlo")
-    g.add_argument("--trace", default=None, metavar="FILE",
+    g.add_argument("--acceptance-trace", dest="acceptance_trace", default=None, metavar="FILE",
                    help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
                         "'runs: n1 n2 ...'); replaces --acceptance; needs --method montecarlo")
     g.add_argument("--wrap", action="store_true",
-                   help="with --trace: repeat a trace that is shorter than --tokens instead of refusing it")
+                   help="with --acceptance-trace: repeat a trace that is shorter than --tokens instead of refusing it")
     g.add_argument("--lookahead", default="best", metavar="K|best",
                    help="drafts per verification (an integer >= 1), or 'best' to pick, per algorithm, the "
                         "lookahead with the lowest latency (default: best)")
@@ -76,6 +77,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=200, metavar="R", help="Monte Carlo replications (default 200)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    m = sub.add_parser("simulate", help="one algorithm on simulated servers (discrete-event, virtual time)",
+                       description="Simulate non-SI, SI or DSI with a pool of target servers, queueing, "
+                                   "cancellation, overheads and stochastic latencies (simpy, virtual time).")
+    m.add_argument("--algorithm", choices=("nonsi", "si", "dsi"), required=True,
+                   help="nonsi: autoregressive; si: speculative inference; dsi: distributed speculative inference")
+    _add_scenario_flags(m)
+    g = m.add_argument_group("servers and overheads")
+    g.add_argument("--queue", choices=("fifo", "lifo"), default="fifo",
+                   help="order in which waiting verification tasks get a server (default fifo; the DSI "
+                        "authors' simulator used lifo)")
+    g.add_argument("--message-ms", type=float, default=0.0, metavar="X",
+                   help="one message between the drafter and a target server, each way (default 0)")
+    g.add_argument("--sync-ms", type=float, default=0.0, metavar="X",
+                   help="KV-cache synchronisation after a correction, before drafting resumes (default 0)")
+    g.add_argument("--startup-ms", type=float, default=0.0, metavar="X",
+                   help="start-up of a verification task on a server (default 0)")
+    g.add_argument("--latency-cv", type=float, default=0.0, metavar="CV",
+                   help="random jitter of every forward: log-normal with this coefficient of variation "
+                        "(default 0: constant latencies)")
+    m.add_argument("--replications", type=int, default=20, metavar="R",
+                   help="independent runs, each with its own seed (default 20)")
+    m.add_argument("--seed", type=int, default=0, metavar="X",
+                   help="random seed; the same seed gives every algorithm the same acceptance outcomes (default 0)")
+    m.add_argument("--workers", type=int, default=1, metavar="W",
+                   help="processes to run replications in (default 1); results do not depend on it")
+    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    m.add_argument("--trace", default=None, metavar="FILE",
+                   help="write the first replication's event log as JSON lines")
+    m.add_argument("--gantt", default=None, metavar="FILE",
+                   help="draw the first replication as a Gantt chart of drafter and servers (PNG)")
+    m.add_argument("--progress", action="store_true", help="draw a progress bar on stderr")
 
     h = sub.add_parser("heatmap", help="the DSI paper's four-panel speedup heatmap (CSV + PNG)",
                        description="Speedups over a grid of drafter/target latency ratio c and acceptance a.")
@@ -115,16 +148,22 @@ def _check_flags(args) -> None:
                         ("--verify-ms-per-token", args.verify_ms_per_token)):
         if not (value >= 0 and math.isfinite(value)):
             raise SimspecError(f"{flag} must be a time in ms >= 0, got {value:g}")
-    if args.trace and args.acceptance is not None:
-        raise SimspecError("give either --acceptance or --trace, not both")
-    if args.trace:
+    if args.acceptance_trace and args.acceptance is not None:
+        raise SimspecError("give either --acceptance or --acceptance-trace, not both")
+    if args.acceptance_trace:
         pass
     elif args.acceptance is None:
-        raise SimspecError("--acceptance is required (or --trace FILE to replay recorded outcomes)")
+        raise SimspecError("--acceptance is required (or --acceptance-trace FILE to replay recorded outcomes)")
     elif not 0.0 <= args.acceptance <= 1.0:
         raise SimspecError(f"--acceptance must be a probability in [0, 1], got {args.acceptance:g}")
+    for flag in ("message_ms", "sync_ms", "startup_ms", "latency_cv"):
+        value = getattr(args, flag, 0.0)
+        if not (value >= 0 and math.isfinite(value)):
+            raise SimspecError(f"--{flag.replace('_', '-')} must be >= 0, got {value:g}")
     for flag, value, low in (("--tokens", args.tokens, 1), ("--k-max", args.k_max, 1),
-                             ("--servers", args.servers, 1), ("--reps", getattr(args, "reps", 2), 2)):
+                             ("--servers", args.servers, 1), ("--reps", getattr(args, "reps", 2), 2),
+                             ("--replications", getattr(args, "replications", 1), 1),
+                             ("--workers", getattr(args, "workers", 1), 1)):
         if value is not None and value < low:
             raise SimspecError(f"{flag} must be an integer >= {low}, got {value}")
     if args.lookahead != "best":
@@ -139,8 +178,8 @@ def _scenario(args):
     from .latency import AffineLatency, ConstantLatency
     from .scenario import Scenario
 
-    if args.trace:
-        acc = TraceAcceptance.from_file(args.trace, wrap=args.wrap)
+    if args.acceptance_trace:
+        acc = TraceAcceptance.from_file(args.acceptance_trace, wrap=args.wrap)
     elif args.burstiness is not None:
         acc = MarkovAcceptance.from_mean(args.acceptance, args.burstiness)
     else:
@@ -149,7 +188,13 @@ def _scenario(args):
         target = AffineLatency(args.target_ms, args.verify_ms_per_token, args.target_ttft_ms)
     else:
         target = ConstantLatency(args.target_ms, args.target_ttft_ms)
-    return Scenario(target, ConstantLatency(args.drafter_ms, args.drafter_ttft_ms), acc,
+    drafter = ConstantLatency(args.drafter_ms, args.drafter_ttft_ms)
+    cv = getattr(args, "latency_cv", 0.0)
+    if cv:
+        from .latency import StochasticLatency
+
+        target, drafter = StochasticLatency(target, cv), StochasticLatency(drafter, cv)
+    return Scenario(target, drafter, acc,
                     lookahead=_lookahead(args.lookahead), servers=args.servers, tokens=args.tokens, k_max=args.k_max)
 
 
@@ -216,6 +261,64 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_simulate(args) -> int:
+    from .des import Overheads, simulate
+    from .des.trace import write_jsonl
+
+    scenario = _scenario(args)
+    overheads = Overheads(args.message_ms, args.sync_ms, args.startup_ms)
+    want_events = bool(args.trace or args.gantt)
+    kwargs = dict(replications=args.replications, rng=args.seed, queue=args.queue, chain=not args.no_chain,
+                  overheads=overheads, progress=args.progress, trace=want_events)
+    if args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.workers) as ex:
+            res = simulate(scenario, args.algorithm, executor=ex, **kwargs)
+    else:
+        res = simulate(scenario, args.algorithm, **kwargs)
+    if args.trace:
+        write_jsonl(args.trace, res.events)
+    if args.gantt:
+        from .plots import gantt_figure, save_figure
+
+        r0 = res.runs[0]
+        title = (f"{args.algorithm.upper()}: lookahead {r0.lookahead}, servers {r0.servers or 'unlimited'}, "
+                 f"c = {scenario.c:.3g}, acceptance {scenario.acceptance.mean:.3g} — replication 1")
+        save_figure(gantt_figure(res.events, title), args.gantt)
+    if args.json:
+        print(json.dumps(res.to_dict(), default=_json_default))
+        return 0
+    r0 = res.runs[0]
+    print(f"{args.algorithm.upper()} on simulated servers: target {scenario.target.tpot_ms:g} ms, drafter "
+          f"{scenario.drafter.tpot_ms:g} ms (c = {scenario.c:.4g}), acceptance {scenario.acceptance!r}, "
+          f"S = {scenario.tokens}, lookahead {r0.lookahead}, servers {r0.servers or 'unlimited'}, queue "
+          f"{args.queue}{', no chain' if args.no_chain else ''}")
+    rows = [
+        ("latency per token (ms)", "latency_per_token_ms"), ("end-to-end latency (ms)", "latency_ms"),
+        ("time to first token (ms)", "ttft_ms"), ("tokens per verification", "tokens_per_verification"),
+        ("target forwards", "target_forwards"), ("  of which wasted", "target_forwards_wasted"),
+        ("drafter forwards", "drafter_forwards"), ("GPU-seconds", "gpu_seconds"),
+        ("peak servers busy", "peak_servers_busy"), ("mean servers busy", "mean_servers_busy"),
+        ("queueing delay (ms)", "queueing_delay_ms"),
+    ]
+    for label, name in rows:
+        print(f"  {label:<28} {_fmt(res.estimate(name))}")
+    print(f"({args.replications} replications, seed {args.seed}; ± is the 95% CI half-width)")
+    for path in (args.trace, args.gantt):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _json_default(o):
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
 def _cmd_heatmap(args) -> int:
     from .heatmap import heatmap
 
@@ -260,7 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"compare": _cmd_compare, "heatmap": _cmd_heatmap, "demo": _cmd_demo}[args.command](args)
+        commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "heatmap": _cmd_heatmap, "demo": _cmd_demo}
+        return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()
         return 0

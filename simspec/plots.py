@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from .heatmap import Heatmap
 
-__all__ = ["heatmap_figure", "save_figure"]
+__all__ = ["heatmap_figure", "gantt_figure", "save_figure"]
 
 _TITLES = {
     "si_vs_nonsi": "(a) non-SI / SI",
@@ -46,6 +46,67 @@ def heatmap_figure(hm: "Heatmap") -> "Figure":
         cb.minorticks_off()
     axes[0].set_ylabel("acceptance rate  a")
     fig.suptitle(f"Speedups, {hm.protocol} protocol — DSI: {hm.dsi_model}", fontsize=9)
+    return fig
+
+
+_KIND_COLOUR = {"draft": "#4C72B0", "verify": "#55A868", "chain": "#8172B2", "prefill": "#999999"}
+
+
+def _intervals(events):
+    """Pair start events with their end or cancel: ``(lane, kind, t0, t1, cancelled, positions)``."""
+    open_: dict = {}
+    out = []
+    for e in events:
+        kind, _, what = e["event"].partition("_")
+        key = (e["lane"], kind, e.get("task"))
+        if what == "start":
+            open_[key] = (e["t"], e.get("positions"))
+        elif what in ("end", "cancel") and key in open_:
+            t0, pos = open_.pop(key)
+            out.append((e["lane"], kind, t0, e["t"], what == "cancel", pos))
+    return out
+
+
+def gantt_figure(events, title: str = "", max_time: float | None = None) -> "Figure":
+    """Drafter, non-SI chain and target servers over time, from a discrete-event run's event log.
+
+    Bars: drafting (blue), verification tasks (green), chain forwards (purple); hatched grey
+    bars were cancelled (their work wasted).  Red lines mark rejected positions, the black line
+    the last token.  ``max_time`` crops a long run to its start.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    bars = _intervals(events)
+    if max_time is not None:
+        bars = [b for b in bars if b[2] < max_time]
+    order = {"drafter": 0, "chain": 1}
+    lanes = sorted({b[0] for b in bars}, key=lambda l: (order.get(l, 2), int(l.split()[-1]) if l[-1].isdigit() else 0))
+    row = {lane: i for i, lane in enumerate(lanes)}
+    fig = Figure(figsize=(11, 0.45 * len(lanes) + 1.6), layout="constrained")
+    ax = fig.subplots()
+    for lane, kind, t0, t1, cancelled, pos in bars:
+        colour = "#BBBBBB" if cancelled else _KIND_COLOUR.get(kind, "#DD8452")
+        ax.broken_barh([(t0, max(t1 - t0, 1e-9))], (row[lane] - 0.38, 0.76), facecolors=colour,
+                       edgecolor="white" if not cancelled else "#777777", hatch="///" if cancelled else None,
+                       linewidth=0.4)
+    for e in events:
+        if max_time is not None and e["t"] > max_time:
+            continue
+        if e["event"] == "reject":
+            ax.axvline(e["t"], color="#C44E52", linewidth=0.8, alpha=0.7)
+        elif e["event"] == "done":
+            ax.axvline(e["t"], color="black", linewidth=1.2)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.invert_yaxis()
+    ax.set_xlabel("virtual time (ms)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Patch(color=c, label=k) for k, c in _KIND_COLOUR.items() if k != "prefill"]
+    handles += [Patch(facecolor="#BBBBBB", hatch="///", edgecolor="#777777", label="cancelled"),
+                Patch(color="#C44E52", label="rejection")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(lanes) < 4 else -0.12),
+              ncol=5, fontsize=8, frameon=False)
+    ax.set_title(title or "discrete-event run", fontsize=10)
     return fig
 
 

@@ -86,9 +86,9 @@ class _nullcontext:
 
 def test_missing_trace_file_is_a_clear_error(capsys, tmp_path):
     argv = ["compare", "--target-ms", "30", "--drafter-ms", "3", "--method", "montecarlo"]
-    code, _, err = run(capsys, argv + ["--trace", str(tmp_path / "nope.txt")])
+    code, _, err = run(capsys, argv + ["--acceptance-trace", str(tmp_path / "nope.txt")])
     assert code == 2 and "nope.txt" in err
-    code, _, err = run(capsys, argv + ["--trace", str(tmp_path / "nope.txt"), "--acceptance", "0.5"])
+    code, _, err = run(capsys, argv + ["--acceptance-trace", str(tmp_path / "nope.txt"), "--acceptance", "0.5"])
     assert code == 2 and "not both" in err
     code, _, err = run(capsys, argv)
     assert code == 2 and "--acceptance is required" in err
@@ -98,7 +98,7 @@ def test_trace_replay_from_the_command_line(capsys, tmp_path):
     trace = tmp_path / "runs.txt"
     trace.write_text("runs: 4 0 7 2 9 1\nruns: 3 3 3\n")
     argv = ["compare", "--target-ms", "30", "--drafter-ms", "3", "--method", "montecarlo", "--reps", "10",
-            "--tokens", "40", "--trace", str(trace), "--json"]
+            "--tokens", "40", "--acceptance-trace", str(trace), "--json"]
     code, _, err = run(capsys, argv)
     assert code == 2 and "--wrap" in err  # traces shorter than --tokens are refused unless wrapped
     code, out, _ = run(capsys, argv + ["--wrap"])
@@ -131,3 +131,44 @@ def test_console_script_is_installed():
     res = subprocess.run(["simspec", "compare", "--target-ms", "1", "--drafter-ms", "1", "--acceptance", "2"],
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1
+
+
+SIM = ["simulate", "--target-ms", "30", "--drafter-ms", "3", "--acceptance", "0.8", "--tokens", "120",
+       "--replications", "4"]
+
+
+def test_simulate_json_has_the_promised_fields(capsys):
+    code, out, _ = run(capsys, SIM + ["--algorithm", "dsi", "--servers", "4", "--lookahead", "5", "--json"])
+    assert code == 0
+    obj = json.loads(out)
+    for key in ("latency_ms", "latency_per_token_ms", "ttft_ms", "target_forwards", "target_forwards_wasted",
+                "gpu_seconds", "peak_servers_busy", "tokens", "latency_ms_ci"):
+        assert key in obj, key
+    assert obj["peak_servers_busy"] <= 4 and obj["tokens"] == 120 and obj["lookahead"] == 5
+
+
+def test_simulate_same_seed_pairs_algorithms_and_writes_trace_and_gantt(capsys, tmp_path):
+    lat = {}
+    for alg in ("nonsi", "si", "dsi"):
+        code, out, _ = run(capsys, SIM + ["--algorithm", alg, "--json", "--seed", "3"])
+        assert code == 0
+        lat[alg] = json.loads(out)["latency_ms"]
+    assert lat["dsi"] < lat["si"] < lat["nonsi"]
+    trace, gantt = tmp_path / "ev.jsonl", tmp_path / "g.png"
+    code, out, _ = run(capsys, SIM + ["--algorithm", "dsi", "--servers", "3", "--queue", "lifo", "--message-ms", "0.5",
+                                      "--sync-ms", "1", "--latency-cv", "0.1", "--trace", str(trace),
+                                      "--gantt", str(gantt)])
+    assert code == 0 and "queue lifo" in out and "peak servers busy" in out
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert events[-1]["event"] in ("done", "verify_cancel", "chain_cancel", "draft_cancel")
+    assert gantt.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--algorithm", "dsi", "--message-ms", "-1"], "--message-ms must be >= 0"),
+    (["--algorithm", "dsi", "--replications", "0"], "--replications must be an integer >= 1"),
+    (["--algorithm", "dsi", "--latency-cv", "nan"], "--latency-cv must be >= 0"),
+])
+def test_simulate_bad_input(capsys, extra, needle):
+    code, out, err = run(capsys, SIM + extra)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
