@@ -38,10 +38,10 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                         "(required unless --acceptance-trace is given)")
     g.add_argument("--burstiness", type=float, default=None, metavar="B",
                    help="make acceptance bursty: a two-state (easy/hard) Markov process with mean A and state "
-                        "autocorrelation B in [0, 1); needs --method montecarlo")
+                        "autocorrelation B in [0, 1) (compare: needs --method montecarlo)")
     g.add_argument("--acceptance-trace", dest="acceptance_trace", default=None, metavar="FILE",
                    help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
-                        "'runs: n1 n2 ...'); replaces --acceptance; needs --method montecarlo")
+                        "'runs: n1 n2 ...'); replaces --acceptance (compare: needs --method montecarlo)")
     g.add_argument("--wrap", action="store_true",
                    help="with --acceptance-trace: repeat a trace that is shorter than --tokens instead of refusing it")
     g.add_argument("--lookahead", default="best", metavar="K|best",
@@ -290,21 +290,30 @@ def _cmd_simulate(args) -> int:
         print(json.dumps(res.to_dict(), default=_json_default))
         return 0
     r0 = res.runs[0]
-    print(f"{args.algorithm.upper()} on simulated servers: target {scenario.target.tpot_ms:g} ms, drafter "
-          f"{scenario.drafter.tpot_ms:g} ms (c = {scenario.c:.4g}), acceptance {scenario.acceptance!r}, "
-          f"S = {scenario.tokens}, lookahead {r0.lookahead}, servers {r0.servers or 'unlimited'}, queue "
-          f"{args.queue}{', no chain' if args.no_chain else ''}")
+    name = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI"}[args.algorithm]
+    setup = "" if args.algorithm == "nonsi" else f", lookahead {r0.lookahead}"
+    if args.algorithm == "dsi":
+        setup += (f", servers {r0.servers or 'unlimited'}, queue {args.queue}"
+                  f"{', no chain' if args.no_chain else ''}")
+    jitter = f", latency jitter cv {args.latency_cv:g}" if args.latency_cv else ""
+    print(f"{name} on simulated servers: target {scenario.target.tpot_ms:g} ms, drafter "
+          f"{scenario.drafter.tpot_ms:g} ms (c = {scenario.c:.4g}){jitter}, acceptance {scenario.acceptance!r}, "
+          f"S = {scenario.tokens}{setup}")
     rows = [
         ("latency per token (ms)", "latency_per_token_ms"), ("end-to-end latency (ms)", "latency_ms"),
         ("time to first token (ms)", "ttft_ms"), ("tokens per verification", "tokens_per_verification"),
         ("target forwards", "target_forwards"), ("  of which wasted", "target_forwards_wasted"),
         ("drafter forwards", "drafter_forwards"), ("GPU-seconds", "gpu_seconds"),
+        ("GPU-seconds per token", "gpu_seconds_per_token"),
         ("peak servers busy", "peak_servers_busy"), ("mean servers busy", "mean_servers_busy"),
         ("queueing delay (ms)", "queueing_delay_ms"),
     ]
-    for label, name in rows:
-        print(f"  {label:<28} {_fmt(res.estimate(name))}")
-    print(f"({args.replications} replications, seed {args.seed}; ± is the 95% CI half-width)")
+    for label, metric in rows:
+        print(f"  {label:<28} {_fmt(res.estimate(metric))}")
+    if args.replications > 1:
+        print(f"({args.replications} replications, seed {args.seed}; ± is the 95% CI half-width)")
+    else:
+        print(f"(one replication, seed {args.seed}: no confidence interval; use --replications)")
     for path in (args.trace, args.gantt):
         if path:
             print(f"wrote {path}")

@@ -58,12 +58,12 @@ def _check_mc_latency(s: Scenario) -> None:
         if model.context_dependent:
             raise UnsupportedScenarioError(
                 f"the {name} latency depends on context length; the closed forms and the Monte Carlo "
-                "assume it does not — use the discrete-event engine (simspec.des.simulate)"
+                "assume it does not — use the discrete-event engine (simspec.simulate)"
             )
         if not is_deterministic(model):
             raise UnsupportedScenarioError(
-                f"the {name} latency is stochastic; the closed forms and the Monte Carlo assume constant "
-                "latencies — use the discrete-event engine (simspec.des.simulate)"
+                f"the {name} latency is stochastic; the closed forms and the Monte Carlo assume deterministic "
+                "(constant or affine) latencies — use the discrete-event engine (simspec.simulate)"
             )
 
 

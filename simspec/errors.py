@@ -15,6 +15,8 @@ __all__ = [
     "TraceFormatError",
     "UnsupportedScenarioError",
     "OptionalDependencyError",
+    "DistributionError",
+    "VocabularyError",
 ]
 
 
@@ -39,3 +41,11 @@ class UnsupportedScenarioError(SimspecError, ValueError):
 
 class OptionalDependencyError(SimspecError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class DistributionError(InvalidParameterError):
+    """A probability vector or matrix is malformed (does not sum to one, not row-stochastic, ...)."""
+
+
+class VocabularyError(InvalidParameterError):
+    """Vocabularies or the maps between them are inconsistent (empty intersection, mismatched maps, ...)."""

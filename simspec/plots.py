@@ -70,7 +70,7 @@ def _intervals(events):
 def gantt_figure(events, title: str = "", max_time: float | None = None) -> "Figure":
     """Drafter, non-SI chain and target servers over time, from a discrete-event run's event log.
 
-    Bars: drafting (blue), verification tasks (green), chain forwards (purple); hatched grey
+    Bars: prefill (grey), drafting (blue), verification tasks (green), chain forwards (purple); hatched grey
     bars were cancelled (their work wasted).  Red lines mark rejected positions, the black line
     the last token.  ``max_time`` crops a long run to its start.
     """
@@ -80,7 +80,7 @@ def gantt_figure(events, title: str = "", max_time: float | None = None) -> "Fig
     bars = _intervals(events)
     if max_time is not None:
         bars = [b for b in bars if b[2] < max_time]
-    order = {"drafter": 0, "chain": 1}
+    order = {"prefill": -1, "drafter": 0, "chain": 1}
     lanes = sorted({b[0] for b in bars}, key=lambda l: (order.get(l, 2), int(l.split()[-1]) if l[-1].isdigit() else 0))
     row = {lane: i for i, lane in enumerate(lanes)}
     fig = Figure(figsize=(11, 0.45 * len(lanes) + 1.6), layout="constrained")
@@ -101,11 +101,10 @@ def gantt_figure(events, title: str = "", max_time: float | None = None) -> "Fig
     ax.invert_yaxis()
     ax.set_xlabel("virtual time (ms)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(color=c, label=k) for k, c in _KIND_COLOUR.items() if k != "prefill"]
+    handles = [Patch(color=c, label=k) for k, c in _KIND_COLOUR.items()]
     handles += [Patch(facecolor="#BBBBBB", hatch="///", edgecolor="#777777", label="cancelled"),
                 Patch(color="#C44E52", label="rejection")]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(lanes) < 4 else -0.12),
-              ncol=5, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=8, frameon=False)
     ax.set_title(title or "discrete-event run", fontsize=10)
     return fig
 

@@ -112,6 +112,8 @@ class Scenario:
         """A JSON-ready summary (what result records carry)."""
         la = self.lookahead
         return {
+            "target": repr(self.target),
+            "drafter": repr(self.drafter),
             "target_tpot_ms": self.target.tpot_ms,
             "drafter_tpot_ms": self.drafter.tpot_ms,
             "target_ttft_ms": self.target.ttft_ms,

@@ -29,18 +29,27 @@ engine does not need is a cost.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import simpy
 
 from ..latency import LatencyModel, is_deterministic
 from .config import Overheads
-from .pool import BusyMeter, ServerPool, Task
+from .pool import BusyMeter, ServerPool, Task, active_log
 
 __all__ = ["DSIRun"]
 
 
 class DSIRun:
-    """One DSI run over the acceptance outcomes ``accepted`` (1-D bool, length ``S``)."""
+    """One DSI run over the acceptance outcomes ``accepted`` (1-D bool, length ``S``).
+
+    Speed (the engine runs millions of events): handlers take the current time
+    as an argument instead of reading the ``env.now`` property again, call the
+    event log only when it records, and are bound methods registered once —
+    a timeout is recognised as current by identity (``ev is self._block_ev``)
+    rather than by a closure over its epoch.
+    """
 
     def __init__(
         self,
@@ -62,10 +71,11 @@ class DSIRun:
         self.S = len(nxt)
         self.nxt = nxt  # first rejected position at or after each position (S if none)
         self.acc = accepted
+        self._acc = accepted.tolist()  # Python bools: cheaper to index once per event than a numpy array
         self.chain = chain
         self.ov = overheads
         self.prompt = prompt_len
-        self.log = log
+        self.log = active_log(log)  # None when nothing is recorded: every call site is guarded
         self.meter = BusyMeter(env)
         cap = None if servers is None else max(servers - (1 if chain else 0), 0)
         self.pool = ServerPool(env, cap, queue, self.meter, log)
@@ -74,22 +84,32 @@ class DSIRun:
         self.t_const = is_deterministic(target) and not target.context_dependent
         self.v_const = float(target.forward(k + 1, prompt_len)) if self.t_const else None
         self.done = env.event()
+        # per-run constants of the hot paths (each the very float the per-event expression gives)
+        self._timeout = env.timeout
+        self._msg = overheads.message_ms
+        self._block_dur = None if self.d_const is None else self.d_const * k
+        self._service = None if self.v_const is None else overheads.startup_ms + self.v_const
+        self._on_task_done = self._result  # bound once: every task calls it
         # state
         self.V = 0  # positions confirmed
         self.epoch = 0
+        self.finished = False  # == self.done.triggered, without the property call
         self.pending: dict[int, Task] = {}
         self.task_seq = 0
         # drafter: current block [block_p, block_p + k) started at block_t with draft end offsets
         self.block_p = 0
         self.block_t = 0.0
         self.block_ends: np.ndarray | None = None
+        self._block_ev: simpy.Event | None = None  # the block in flight this epoch (None after a restart)
         self.drafting = False
-        self.drafted = 0  # positions whose drafts are complete (from finished blocks)
         self.drafter_forwards = 0
         self.drafter_busy = 0.0
-        # chain
+        # chain: the position it works on (-1: idle), when its forward started, the forward's timeout
+        # (None: no forward running, i.e. idle or waiting for a new prefix to arrive)
         self.chain_gen = 0
-        self.chain_state: tuple | None = None
+        self.chain_pos = -1
+        self.chain_t0 = 0.0
+        self._chain_ev: simpy.Event | None = None
         self.chain_useful = 0
         self.chain_started = 0
         self.chain_done = 0
@@ -116,209 +136,249 @@ class DSIRun:
         ctx = self.prompt + pos
         return float(sample(self.rng, 1, ctx) if sample else model.forward(1, ctx))
 
-    def _draft_exists(self, pos: int) -> bool:
-        """Has the drafter finished drafting position ``pos`` (from the current speculation)?"""
-        if pos < self.drafted:
-            return True
-        if not self.drafting or pos >= self.block_p + self.k or pos < self.block_p:
+    def _draft_exists(self, pos: int, now: float) -> bool:
+        """Has the drafter finished drafting position ``pos`` (from the current speculation) by ``now``?"""
+        if pos < self.block_p:
+            return True  # drafted in a finished block (block_p is where the drafter's finished drafts end)
+        if not self.drafting or pos >= self.block_p + self.k:
             return False
         j = pos - self.block_p
         end = self.block_t + (self.d_const * (j + 1) if self.block_ends is None else self.block_ends[j])
-        return self.env.now >= end - 1e-12 * max(1.0, abs(end))
+        return now >= end - 1e-12 * max(1.0, abs(end))
 
     # -- drafter -------------------------------------------------------------------------
-    def _draft_block(self, start_delay: float = 0.0) -> None:
+    def _draft_block(self, now: float, start_delay: float = 0.0) -> None:
         if self.block_p >= self.S:
             self.drafting = False
             return
         if start_delay > 0:
             e = self.epoch
-            self.env.timeout(start_delay).callbacks.append(lambda _ev: e == self.epoch and self._draft_block())
+            self._timeout(start_delay).callbacks.append(
+                lambda _ev: e == self.epoch and self._draft_block(self.env.now))
             self.drafting = False
             return
         self.drafting = True
-        self.block_t = self.env.now
-        if self.d_const is not None:
-            self.block_ends = None
-            dur = self.d_const * self.k
+        self.block_t = now
+        if self._block_dur is not None:
+            dur = self._block_dur  # block_ends stays None: draft ends are block_t + d_const·(j + 1)
         else:
             times = np.array([float(self.drafter.sample(self.rng, 1, self.prompt + self.block_p + j)) for j in range(self.k)])
             self.block_ends = np.cumsum(times)
             dur = float(self.block_ends[-1])
-        e, p = self.epoch, self.block_p
-        self.log(self.env.now, "draft_start", "drafter", None, (p, p + self.k - 1))
-        self.env.timeout(dur).callbacks.append(lambda _ev: self._block_done(e, p))
+        if self.log:
+            self.log(now, "draft_start", "drafter", None, (self.block_p, self.block_p + self.k - 1))
+        ev = self._block_ev = self._timeout(dur)
+        ev.callbacks.append(self._block_done)
 
-    def _block_done(self, e: int, p: int) -> None:
-        if e != self.epoch:
-            return
+    def _block_done(self, ev: simpy.Event) -> None:
+        if ev is not self._block_ev:
+            return  # a block of an earlier epoch
         now = self.env.now
-        self.log(now, "draft_end", "drafter", None, (p, p + self.k - 1))
-        self.drafter_forwards += self.k
+        p, k, log = self.block_p, self.k, self.log
+        if log:
+            log(now, "draft_end", "drafter", None, (p, p + k - 1))
+        self.drafter_forwards += k
         self.drafter_busy += now - self.block_t
-        self.drafted = p + self.k
-        self.task_seq += 1
-        task = Task(self.task_seq, e, p, self.k, self.ov.startup_ms + self._verify_time(p), now, self._task_done)
-        if self.ov.message_ms > 0:
-            self.env.timeout(self.ov.message_ms).callbacks.append(
-                lambda _ev: task.epoch == self.epoch and self.pool.submit(task)
-            )
+        seq = self.task_seq = self.task_seq + 1
+        service = self._service
+        if service is None:
+            service = self.ov.startup_ms + self._verify_time(p)
+        if self._msg > 0:
+            task = Task(seq, self.epoch, p, k, service, now, self._task_done)
+            self._timeout(self._msg).callbacks.append(lambda _ev: task.epoch == self.epoch and self.pool.submit(task))
         else:
-            self.pool.submit(task)
-        self.block_p = p + self.k
-        self._draft_block()
+            # no message delay: the result is handled when the task ends
+            self.pool.submit_at(Task(seq, self.epoch, p, k, service, now, self._on_task_done), now)
+        q = self.block_p = p + k
+        if q < self.S and self._block_dur is not None:
+            # the next block at once (the common case of _draft_block, inline: this runs once per block)
+            self.block_t = now
+            if log:
+                log(now, "draft_start", "drafter", None, (q, q + k - 1))
+            ev = self._block_ev = self._timeout(self._block_dur)
+            ev.callbacks.append(self._block_done)
+        else:
+            self._draft_block(now)
 
-    def _stop_drafter(self) -> None:
+    def _stop_drafter(self, now: float) -> None:
         if self.drafting:
-            now = self.env.now
             self.drafter_busy += now - self.block_t
             if self.block_ends is None:
-                self.drafter_forwards += int(np.ceil((now - self.block_t) / self.d_const - 1e-9))
+                self.drafter_forwards += math.ceil((now - self.block_t) / self.d_const - 1e-9)
             else:
                 self.drafter_forwards += int(np.searchsorted(self.block_ends, now - self.block_t - 1e-12) + 1)
-            self.log(now, "draft_cancel", "drafter", None, (self.block_p, self.block_p + self.k - 1))
+            if self.log:
+                self.log(now, "draft_cancel", "drafter", None, (self.block_p, self.block_p + self.k - 1))
         self.drafting = False
 
     # -- verification results --------------------------------------------------------------
     def _task_done(self, task: Task) -> None:
-        if self.ov.message_ms > 0:
-            self.env.timeout(self.ov.message_ms).callbacks.append(lambda _ev: self._result(task))
+        if self._msg > 0:
+            self._timeout(self._msg).callbacks.append(lambda _ev: self._result(task))
         else:
             self._result(task)
 
     def _result(self, task: Task) -> None:
-        if task.epoch != self.epoch or self.done.triggered:
+        """A verification's result reaches the coordinator: apply it, then any waiting results it unblocks."""
+        if task.epoch != self.epoch or self.finished:
             return
         if task.p > self.V:
-            self.pending[task.p] = task
+            self.pending[task.p] = task  # an earlier position is not confirmed yet
             return
-        self._apply(task)
-        while self.pending and not self.done.triggered:
-            p = min(self.pending)
+        now = self.env.now
+        pending = self.pending
+        while True:
+            bonus = task.p + task.k
+            if bonus + 1 > self.V:  # else the chain got there first: nothing new
+                self.useful_tasks += 1
+                j = self.nxt[task.p]
+                if j <= bonus and j < self.S:
+                    # a rejected draft in the block, or a wrong next draft (drafted or not: it is known
+                    # now); j == S means no rejection left before the end of the run
+                    self._reject(j, now)
+                else:
+                    self._advance_to(bonus + 1, now)
+            if not pending or self.finished:
+                return
+            p = min(pending)
             if p > self.V:
-                break
-            self._apply(self.pending.pop(p))
+                return
+            task = pending.pop(p)
 
-    def _apply(self, task: Task) -> None:
-        bonus = task.p + task.k
-        if bonus + 1 <= self.V:
-            return  # the chain got there first: nothing new
-        self.useful_tasks += 1
-        j = self.nxt[task.p]
-        if j <= bonus:  # a rejected draft in the block, or a wrong next draft (drafted or not: it is known now)
-            self._reject(j)
-        else:
-            self._advance_to(bonus + 1)
+    def _advance_to(self, v: int, now: float, by_chain: bool = False, drafted: bool = True) -> None:
+        """Confirm positions up to ``v`` (exclusive) without a rejection.
 
-    def _advance_to(self, v: int, by_chain: bool = False) -> None:
-        """Confirm positions up to ``v`` (exclusive) without a rejection."""
-        self.log(self.env.now, "confirm", "chain" if by_chain else "drafter", None, (self.V, min(v, self.S) - 1))
-        self.V = min(v, self.S)
-        if self.V >= self.S:
-            self._finish()
-        elif by_chain and (not self._draft_exists(self.V - 1) or (not self.drafting and self.block_p < self.V)):
+        ``by_chain``: the chain's token confirmed position ``v − 1``; ``drafted``
+        says whether the drafter had drafted it (``_draft_exists(v − 1, now)``).
+        """
+        S = self.S
+        if self.log:
+            self.log(now, "confirm", "chain" if by_chain else "drafter", None, (self.V, min(v, S) - 1))
+        V = self.V = v if v < S else S
+        if V >= S:
+            self._finish(now)
+        elif by_chain and (not drafted or (not self.drafting and self.block_p < V)):
             # The chain overtook a drafter slower than the target: restart it at the frontier.  (A
             # verification's bonus token never does: the drafter's draft of it is still compared.)
-            self._restart(correction=False)
-        elif self.chain and self._chain_target() != self.V:
-            self._chain_goto(self.V)
+            self._restart(False, now)
+        elif self.chain and self.chain_pos != V:
+            self._chain_goto(V, now)
 
-    def _reject(self, r: int) -> None:
-        self.log(self.env.now, "reject", "drafter", None, (r, r))
-        self.log(self.env.now, "confirm", "drafter", None, (self.V, min(r + 1, self.S) - 1))
+    def _reject(self, r: int, now: float) -> None:
+        if self.log:
+            self.log(now, "reject", "drafter", None, (r, r))
+            self.log(now, "confirm", "drafter", None, (self.V, min(r + 1, self.S) - 1))
         self.rejections += 1
         self.V = min(r + 1, self.S)
         if self.V >= self.S:
-            self._finish()
+            self._finish(now)
         else:
-            self._restart(correction=True)
+            self._restart(True, now)
 
-    def _restart(self, correction: bool) -> None:
+    def _restart(self, correction: bool, now: float) -> None:
         self.epoch += 1
-        self.pool.cancel_all()
+        self.pool.cancel_all_at(now)
         self.pending.clear()
-        self._stop_drafter()
+        self._stop_drafter(now)
+        self._block_ev = None  # the block in flight (if any) belongs to the old epoch now
         self.block_p = self.V
-        self.drafted = self.V
-        self._draft_block(self.ov.sync_ms if correction else 0.0)
-        if self.chain and self._chain_target() != self.V:
-            self._chain_goto(self.V)
+        self._draft_block(now, self.ov.sync_ms if correction else 0.0)
+        if self.chain and self.chain_pos != self.V:
+            self._chain_goto(self.V, now)
 
     # -- the non-SI chain --------------------------------------------------------------------
-    # chain_state: None (idle), ("wait", pos) while a new prefix is in flight, ("run", pos, t0).
-    def _chain_target(self) -> int:
-        return -1 if self.chain_state is None else self.chain_state[1]
-
-    def _chain_stop(self) -> None:
+    def _chain_stop(self, now: float) -> None:
         """Cancel the chain's forward in flight, if any (its server time so far is spent)."""
-        st = self.chain_state
         self.chain_gen += 1
-        if st is not None and st[0] == "run":
-            now = self.env.now
-            self.chain_busy += now - st[2]
-            self.meter.change(-1)
-            self.log(now, "chain_cancel", "chain", None, (st[1], st[1]))
-        self.chain_state = None
+        if self._chain_ev is not None:
+            self.chain_busy += now - self.chain_t0
+            self.meter.change_at(now, -1)
+            if self.log:
+                self.log(now, "chain_cancel", "chain", None, (self.chain_pos, self.chain_pos))
+            self._chain_ev = None
+        self.chain_pos = -1
 
-    def _chain_goto(self, pos: int) -> None:
+    def _chain_goto(self, pos: int, now: float) -> None:
         """Restart the chain at ``pos``, once the new prefix has reached its server."""
-        self._chain_stop()
-        if self.ov.message_ms > 0:
+        if self._msg > 0:
+            self._chain_stop(now)
             g = self.chain_gen
-            self.chain_state = ("wait", pos)
-            self.env.timeout(self.ov.message_ms).callbacks.append(lambda _ev: g == self.chain_gen and self._chain_begin(pos))
+            self.chain_pos = pos  # waiting for the prefix: no forward runs
+            self._timeout(self._msg).callbacks.append(
+                lambda _ev: g == self.chain_gen and self._chain_begin(pos, self.env.now))
+        elif self._chain_ev is not None:
+            # Cancel the forward in flight and start the new one at the same instant (the common case: a
+            # verification moved the frontier).  The server stays busy: the meter's -1 and +1 at one
+            # instant are one update of 0, which only brings its area up to now.
+            self.chain_gen += 1
+            self.chain_busy += now - self.chain_t0
+            if self.meter.last != now:  # (else the update of 0 adds 0.0: usually a task just ended now)
+                self.meter.change_at(now, 0)
+            if self.log:
+                self.log(now, "chain_cancel", "chain", None, (self.chain_pos, self.chain_pos))
+            self._chain_begin(pos, now, meter=False)
         else:
-            self._chain_begin(pos)
+            self._chain_stop(now)
+            self._chain_begin(pos, now)
 
-    def _chain_begin(self, pos: int) -> None:
-        g = self.chain_gen
-        now = self.env.now
-        self.chain_state = ("run", pos, now)
+    def _chain_begin(self, pos: int, now: float, meter: bool = True) -> None:
+        self.chain_pos = pos
+        self.chain_t0 = now
         self.chain_started += 1
-        self.meter.change(+1)
-        self.log(now, "chain_start", "chain", None, (pos, pos))
-        self.env.timeout(self._chain_time(pos)).callbacks.append(lambda _ev: self._chain_end(g, pos))
+        if meter:
+            self.meter.change_at(now, +1)
+        if self.log:
+            self.log(now, "chain_start", "chain", None, (pos, pos))
+        ev = self._chain_ev = self._timeout(self.t1 if self.t_const else self._chain_time(pos))
+        ev.callbacks.append(self._chain_end)
 
-    def _chain_end(self, g: int, pos: int) -> None:
-        if g != self.chain_gen or self.done.triggered:
-            return
+    def _chain_end(self, ev: simpy.Event) -> None:
+        if ev is not self._chain_ev or self.finished:
+            return  # a cancelled forward
         now = self.env.now
+        pos = self.chain_pos
         self.chain_done += 1
-        self.chain_busy += now - self.chain_state[2]
-        self.meter.change(-1)
-        self.log(now, "chain_end", "chain", None, (pos, pos))
-        self.chain_state = None
-        if self.ov.message_ms > 0:
+        self.chain_busy += now - self.chain_t0
+        self.meter.change_at(now, -1)
+        if self.log:
+            self.log(now, "chain_end", "chain", None, (pos, pos))
+        self._chain_ev = None
+        self.chain_pos = -1
+        if self._msg > 0:
             # the server knows its own token and goes on; the coordinator hears of it later
             if pos + 1 < self.S:
-                self._chain_begin(pos + 1)
-            self.env.timeout(self.ov.message_ms).callbacks.append(lambda _ev: self._chain_result(pos))
+                self._chain_begin(pos + 1, now)
+            self._timeout(self._msg).callbacks.append(lambda _ev: self._chain_result(pos, self.env.now))
         else:
-            self._chain_result(pos)
+            self._chain_result(pos, now)
 
-    def _chain_result(self, pos: int) -> None:
-        if self.done.triggered or pos != self.V:
+    def _chain_result(self, pos: int, now: float) -> None:
+        if self.finished or pos != self.V:
             return
         self.chain_useful += 1
-        if not self.acc[pos] and self._draft_exists(pos):
-            self._reject(pos)
+        drafted = self._draft_exists(pos, now)
+        if drafted and not self._acc[pos]:
+            self._reject(pos, now)
         else:
-            self._advance_to(pos + 1, by_chain=True)
-        if not self.done.triggered and self._chain_target() != self.V:
-            self._chain_goto(self.V)
+            self._advance_to(pos + 1, now, True, drafted)
+        if not self.finished and self.chain_pos != self.V:
+            self._chain_goto(self.V, now)
 
     # -- run ------------------------------------------------------------------------------------
-    def _finish(self) -> None:
-        now = self.env.now
+    def _finish(self, now: float) -> None:
         self.end_time = now
-        self.log(now, "done", "drafter", None, (self.S - 1, self.S - 1))
-        self._stop_drafter()
-        self.pool.cancel_all()
+        if self.log:
+            self.log(now, "done", "drafter", None, (self.S - 1, self.S - 1))
+        self._stop_drafter(now)
+        self._block_ev = None  # a block ending at this very instant was counted by _stop_drafter
+        self.pool.cancel_all_at(now)
         if self.chain:
-            self._chain_stop()
+            self._chain_stop(now)
+        self.finished = True
         self.done.succeed()
 
     def start(self) -> None:
-        self._draft_block()
+        now = self.env.now
+        self._draft_block(now)
         if self.chain:
-            self._chain_begin(0)
+            self._chain_begin(0, now)

@@ -38,7 +38,13 @@ Algorithm = Literal["nonsi", "si", "dsi"]
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What one discrete-event run measured (times in ms)."""
+    """What one discrete-event run measured (times in ms).
+
+    ``verifications``: target forwards whose result was used (a verification or
+    chain forward that confirmed at least one position); ``tokens_per_verification``
+    is ``tokens`` over that.  ``queueing_delay_ms``: total time tasks waited for
+    a server before starting.  Busy times include each model's prefill.
+    """
 
     algorithm: str
     latency_ms: float
@@ -67,19 +73,24 @@ class RunRecord:
         return (self.target_busy_ms + self.drafter_busy_ms) / 1000.0
 
     @property
+    def gpu_seconds_per_token(self) -> float:
+        return self.gpu_seconds / self.tokens
+
+    @property
     def tokens_per_verification(self) -> float:
         return self.tokens / self.verifications if self.verifications else math.nan
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(latency_per_token_ms=self.latency_per_token_ms, gpu_seconds=self.gpu_seconds,
+                 gpu_seconds_per_token=self.gpu_seconds_per_token,
                  tokens_per_verification=self.tokens_per_verification)
         return d
 
 
 _SUMMARY = (
     "latency_ms", "latency_per_token_ms", "ttft_ms", "target_forwards", "target_forwards_wasted",
-    "drafter_forwards", "gpu_seconds", "peak_servers_busy", "mean_servers_busy", "queueing_delay_ms",
+    "drafter_forwards", "gpu_seconds", "gpu_seconds_per_token", "peak_servers_busy", "mean_servers_busy", "queueing_delay_ms",
     "tokens_per_verification",
 )
 
@@ -93,6 +104,11 @@ class SimulationResult:
     runs: tuple[RunRecord, ...]
     options: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def per_run_latency_ms(self) -> np.ndarray:
+        """End-to-end latency of each replication: pair two results of the same seed with ``Estimate.ratio``."""
+        return np.array([r.latency_ms for r in self.runs])
 
     def estimate(self, name: str) -> Estimate:
         x = np.array([getattr(r, name) for r in self.runs], dtype=float)
@@ -114,7 +130,6 @@ class SimulationResult:
         out["tokens"] = self.runs[0].tokens
         out["lookahead"] = self.runs[0].lookahead
         out["servers"] = self.runs[0].servers
-        out["gpu_seconds_per_token"] = out["gpu_seconds"] / out["tokens"]
         out["options"] = dict(self.options)
         out["scenario"] = dict(self.scenario)
         return out
@@ -140,8 +155,10 @@ def _resolve_dsi_k(s: Scenario, chain: bool) -> int:
     try:
         return _best_dsi_k(s, None, a, chain) if a is not None else _best_dsi_k(
             s, s.acceptance.sample(np.random.default_rng(0), s.tokens, 32), None, chain)
-    except UnsupportedScenarioError:  # too few servers for any k: DES shows the queueing instead
-        return _best_dsi_k(s.replace(servers=None), None, a if a is not None else s.acceptance.mean, chain)
+    except UnsupportedScenarioError:
+        # No lookahead keeps every task from waiting: take the one that submits the fewest tasks;
+        # the DES then shows the queueing instead of refusing the scenario.
+        return s.k_max
 
 
 def _resolve_si_policy(s: Scenario) -> LookaheadPolicy:
@@ -182,15 +199,14 @@ def run_once(
     queue = check_queue(queue)
     env = simpy.Environment()
     nxt = next_rejection(A[None, :])[0]
-    if algorithm == "nonsi":
-        ttft = sample_latency(s.target, rng, 1, s.prompt_len, "prefill")
-    else:
-        ttft = max(sample_latency(s.target, rng, 1, s.prompt_len, "prefill"),
-                   sample_latency(s.drafter, rng, 1, s.prompt_len, "prefill"))
-    prefill_busy = ttft if algorithm == "nonsi" else s.target.ttft_ms + s.drafter.ttft_ms
+    # prefills: the target's, and for SI/DSI the drafter's on its own device at the same time
+    target_prefill = sample_latency(s.target, rng, 1, s.prompt_len, "prefill")
+    drafter_prefill = 0.0 if algorithm == "nonsi" else sample_latency(s.drafter, rng, 1, s.prompt_len, "prefill")
+    ttft = max(target_prefill, drafter_prefill)
     if ttft:
-        log(0.0, "prefill", "server 0")
+        log(0.0, "prefill_start", "prefill")
         env.run(until=ttft)
+        log(ttft, "prefill_end", "prefill")
     if algorithm == "dsi":
         k = lookahead if lookahead is not None else _resolve_dsi_k(s, chain)
         k = k.static_k if isinstance(k, LookaheadPolicy) else int_at_least("lookahead", k, 1)
@@ -204,9 +220,9 @@ def run_once(
         useful = run.useful_tasks + run.chain_useful
         return RunRecord(
             "dsi", end, ttft, end - ttft, s.tokens, k, s.servers,
-            verifications=pool.completed, target_forwards=started, target_forwards_wasted=started - useful,
-            drafter_forwards=run.drafter_forwards, target_busy_ms=pool.busy_time + run.chain_busy + prefill_busy,
-            drafter_busy_ms=run.drafter_busy, peak_servers_busy=run.meter.peak,
+            verifications=useful, target_forwards=started, target_forwards_wasted=started - useful,
+            drafter_forwards=run.drafter_forwards, target_busy_ms=pool.busy_time + run.chain_busy + target_prefill,
+            drafter_busy_ms=run.drafter_busy + drafter_prefill, peak_servers_busy=run.meter.peak,
             mean_servers_busy=run.meter.area(end) / max(end - ttft, 1e-300),
             queueing_delay_ms=pool.queue_delay, rejections=run.rejections,
         )
@@ -228,7 +244,7 @@ def run_once(
     return RunRecord(
         algorithm, end, ttft, end - ttft, s.tokens, la, 1, verifications=stats["rounds"] or s.tokens,
         target_forwards=forwards, target_forwards_wasted=0, drafter_forwards=stats["drafts"],
-        target_busy_ms=stats["target_busy"] + prefill_busy, drafter_busy_ms=stats["drafter_busy"],
+        target_busy_ms=stats["target_busy"] + target_prefill, drafter_busy_ms=stats["drafter_busy"] + drafter_prefill,
         peak_servers_busy=stats["peak"], mean_servers_busy=stats["target_busy"] / max(end - ttft, 1e-300),
         queueing_delay_ms=0.0, rejections=stats["rejections"],
     )
@@ -248,7 +264,7 @@ def simulate(
     algorithm: Algorithm = "dsi",
     *,
     replications: int = 20,
-    rng: int | np.random.SeedSequence | None = None,
+    rng: int | np.random.SeedSequence | np.random.Generator | None = None,
     queue: str = "fifo",
     chain: bool = True,
     overheads: Overheads = Overheads(),
@@ -258,8 +274,9 @@ def simulate(
 ) -> SimulationResult:
     """Replications of ``algorithm`` on ``scenario`` in virtual time.
 
-    ``rng``: an int seed or a ``SeedSequence`` (replication ``i`` uses its
-    ``i``-th spawned child, so results do not depend on ``executor``);
+    ``rng``: an int seed, a ``SeedSequence`` or a ``Generator`` (replication
+    ``i`` uses the ``i``-th spawned ``SeedSequence`` child, so results do not
+    depend on ``executor``);
     ``queue``: ``"fifo"`` or ``"lifo"`` for verification tasks waiting for a
     server; ``chain=False``: DSI without the non-SI chain; ``trace=True`` keeps
     the event log of the first replication in ``result.events``;
@@ -277,8 +294,14 @@ def simulate(
     if algorithm not in ("nonsi", "si", "dsi"):
         raise InvalidParameterError(f"algorithm must be 'nonsi', 'si' or 'dsi', got {algorithm!r}")
     check_queue(queue)
-    ss = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
-    seeds = ss.spawn(reps)
+    if isinstance(rng, np.random.Generator):  # a generator advances: two calls draw different runs
+        seeds = rng.bit_generator.seed_seq.spawn(reps)
+    else:
+        # a seed does not: children are derived without mutating the caller's SeedSequence, so the
+        # same seed gives every algorithm and configuration the same outcomes (paired runs)
+        ss = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+        seeds = [np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (i,), pool_size=ss.pool_size)
+                 for i in range(reps)]
     if algorithm == "dsi":
         lookahead = _resolve_dsi_k(scenario, chain)
     elif algorithm == "si":

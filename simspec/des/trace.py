@@ -1,8 +1,8 @@
 """Event log of one discrete-event run: a list of plain dicts, written as JSON lines.
 
-Each event has ``t`` (ms of virtual time), ``event``, ``lane`` (``"drafter"``,
-``"chain"`` or ``"server N"``) and, where they apply, ``task`` (an id) and
-``positions`` (``[first, last]``, 0-based output positions).  Events:
+Each event has ``t`` (ms of virtual time), ``event``, ``lane`` (``"prefill"``,
+``"drafter"``, ``"chain"``, ``"queue"`` or ``"server N"``) and, where they apply, ``task`` (an id) and
+``positions`` (``[first, last]``, 0-based output positions).  Events: ``prefill_start``/``prefill_end``,
 ``draft_start``/``draft_end``/``draft_cancel`` (a drafter block),
 ``verify_queued``/``verify_start``/``verify_end``/``verify_cancel`` (a
 verification task), ``chain_start``/``chain_end``/``chain_cancel`` (a non-SI
