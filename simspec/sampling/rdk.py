@@ -1,0 +1,181 @@
+"""Out-of-vocabulary sampling: RDK, Redistributing Drafter Kernels.
+
+Timor, Mamou, Pereg et al., arXiv 2506.03206.  A drafter with a pruned
+vocabulary is fast, but TLI can never propose a pruned token, so its acceptance
+is capped at ``p(I)``.  RDK gives each drafter token ``i`` a *kernel*
+``M[i, :]`` over target tokens (``M`` row-stochastic, ``|D| × |T|``) and
+proposes ``r = Mᵀ q'``: draw ``i ~ q'``, then ``x ~ M[i, :]``.  Verification is
+standard (:mod:`.core`), so RDK is lossless for any ``M``;
+``α_RDK = Σ min(p, r)``; ``M`` = the intersection's identity gives TLI.
+
+Dense ``r = Mᵀq'`` costs ``O(|D|·|T|)``.  :class:`SparseKernel` keeps each
+row's ``K`` largest entries (renormalised): ``r̃`` costs ``O(|D|·K)``, is still
+a distribution (so still lossless), and its acceptance is within
+``Σ_i q'_i ε_i ≤ max_i ε_i`` of the dense one, ``ε_i`` the mass row ``i``
+drops (``theory/rdk_sparse_kernel.md``).
+
+The affinity prior :func:`affinity_kernel` builds ``M_ij ∝ exp(Ω_ij / τ)`` from
+``Ω``, the covariance of the target's next-token distributions over a corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DistributionError, VocabularyError
+from . import core
+from .tli import tli_proposal
+from .vocab import VocabularyMap
+
+__all__ = [
+    "check_kernel", "identity_kernel", "rdk_proposal", "rdk_acceptance", "rdk_output_law", "rdk_sample",
+    "SparseKernel", "affinity_kernel",
+]
+
+
+def check_kernel(M, vm: VocabularyMap) -> np.ndarray:
+    """``M`` as a float ``|D| × |T|`` row-stochastic matrix, or a named error saying what is wrong."""
+    M = np.asarray(M, dtype=float)
+    if M.shape != (len(vm.drafter), len(vm.target)):
+        raise VocabularyError(
+            f"M must be |D| x |T| = {len(vm.drafter)} x {len(vm.target)} (a kernel over target tokens per "
+            f"drafter token), got {M.shape}"
+        )
+    if not np.all(np.isfinite(M)) or np.any(M < 0):
+        raise DistributionError("M has negative or non-finite entries")
+    rows = M.sum(axis=1)
+    bad = np.flatnonzero(np.abs(rows - 1.0) > 1e-6)
+    if bad.size:
+        raise DistributionError(
+            f"M must be row-stochastic, but row {bad[0]} sums to {rows[bad[0]]:.6g}; divide each row by its sum"
+        )
+    return M
+
+
+def identity_kernel(vm: VocabularyMap) -> np.ndarray:
+    """The kernel that sends each drafter token to itself in ``T`` (RDK with it is TLI).
+
+    Drafter tokens outside ``I`` get a uniform row (``q'`` never draws them).
+    """
+    M = np.full((len(vm.drafter), len(vm.target)), 1.0 / len(vm.target))
+    inside = np.flatnonzero(vm.drafter_to_target >= 0)
+    M[inside] = 0.0
+    M[inside, vm.drafter_to_target[inside]] = 1.0
+    return M
+
+
+@dataclass(frozen=True)
+class SparseKernel:
+    """Each drafter token's ``K`` largest kernel entries, renormalised: ``O(|D|·K)`` proposals.
+
+    ``dropped[i]`` is the mass ``ε_i`` row ``i`` lost; the acceptance of the
+    sparse proposal is within ``Σ_i q'_i ε_i`` of the dense one.
+    """
+
+    index: np.ndarray  # (|D|, K) target indices
+    weight: np.ndarray  # (|D|, K), rows sum to 1
+    dropped: np.ndarray  # (|D|,)
+    n_target: int
+
+    @classmethod
+    def from_dense(cls, M: np.ndarray, k: int) -> "SparseKernel":
+        M = np.asarray(M, dtype=float)
+        k = int(min(max(k, 1), M.shape[1]))
+        idx = np.argpartition(-M, k - 1, axis=1)[:, :k]
+        w = np.take_along_axis(M, idx, axis=1)
+        kept = w.sum(axis=1)
+        if np.any(kept <= 0):
+            raise DistributionError("a kernel row has no positive entry among its top K")
+        return cls(idx, w / kept[:, None], 1.0 - kept, M.shape[1])
+
+    def proposal(self, q_prime_drafter: np.ndarray) -> np.ndarray:
+        """``r̃ = M̃ᵀ q'`` by scatter-add over the ``|D|·K`` kept entries."""
+        contrib = (q_prime_drafter[:, None] * self.weight).ravel()
+        return np.bincount(self.index.ravel(), weights=contrib, minlength=self.n_target)
+
+    def bound(self, q_prime_drafter: np.ndarray) -> float:
+        """``Σ_i q'_i ε_i``: how far the sparse acceptance can be from the dense one."""
+        return float(q_prime_drafter @ self.dropped)
+
+
+def _q_prime_drafter(q, vm: VocabularyMap) -> np.ndarray:
+    """TLI's ``q'`` indexed by drafter tokens (zero outside ``I``)."""
+    q = core.check_distribution("q", q)
+    vm.check_drafter(q)
+    vm.require_intersection()
+    inside = vm.drafter_to_target >= 0
+    mass = q[..., inside].sum(axis=-1, keepdims=True)
+    if np.any(mass <= 0):
+        raise DistributionError("q puts no mass on the intersection, so RDK has nothing to redistribute")
+    return np.where(inside, q, 0.0) / mass
+
+
+def rdk_proposal(q, vm: VocabularyMap, M) -> np.ndarray:
+    """``r = Mᵀ q'`` over the target's vocabulary (dense ``M`` or a :class:`SparseKernel`)."""
+    qd = _q_prime_drafter(q, vm)
+    if isinstance(M, SparseKernel):
+        if qd.ndim != 1:
+            return np.stack([M.proposal(row) for row in qd])
+        return M.proposal(qd)
+    return qd @ check_kernel(M, vm)
+
+
+def rdk_acceptance(p, q, vm: VocabularyMap, M) -> np.ndarray:
+    """``Σ min(p, Mᵀ q')``."""
+    p = core.check_distribution("p", p)
+    vm.check_target(p)
+    return core.acceptance(p, rdk_proposal(q, vm, M))
+
+
+def rdk_output_law(p, q, vm: VocabularyMap, M) -> np.ndarray:
+    p = core.check_distribution("p", p)
+    vm.check_target(p)
+    return core.output_law(p, rdk_proposal(q, vm, M))
+
+
+def rdk_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, M, n: int) -> core.StepSample:
+    """``n`` verification steps, proposals drawn in two stages: ``i ~ q'``, ``x ~ M[i, :]``."""
+    p = core.check_distribution("p", p)
+    vm.check_target(p)
+    qd = _q_prime_drafter(q, vm)
+    i = core.sample_categorical(rng, qd, n)
+    if isinstance(M, SparseKernel):
+        r = M.proposal(qd)
+        pick = core.sample_categorical(rng, M.weight[i])
+        x = M.index[i, pick]
+    else:
+        M = check_kernel(M, vm)
+        r = qd @ M
+        x = core.sample_categorical(rng, M[i])
+    return core.sample_step(rng, p, r, proposal=x)
+
+
+def affinity_kernel(target_dists: np.ndarray, vm: VocabularyMap, tau: float | None = None) -> np.ndarray:
+    """``M_ij ∝ exp(Ω_ij / τ)``, ``Ω`` the covariance over contexts of the target's next-token probabilities.
+
+    ``target_dists`` is ``(contexts, |T|)``; row ``i`` of ``M`` uses the target
+    token of drafter token ``i`` (rows outside ``I`` are uniform).  ``τ``
+    defaults to the mean of ``Ω``'s positive diagonal, so that a token's own
+    variance counts for ``e`` against an uncorrelated token.  Dense: ``O(|T|²)``
+    memory — for large vocabularies keep a :class:`SparseKernel` of it.
+    """
+    P = core.check_distribution("target_dists", target_dists)
+    if P.ndim != 2 or P.shape[1] != len(vm.target):
+        raise VocabularyError(f"target_dists must be (contexts, {len(vm.target)}), got {P.shape}")
+    inside = np.flatnonzero(vm.drafter_to_target >= 0)
+    rows_t = vm.drafter_to_target[inside]
+    centred = P - P.mean(axis=0)
+    omega_rows = centred[:, rows_t].T @ centred / max(P.shape[0] - 1, 1)  # (|I|, |T|)
+    if tau is None:
+        diag = omega_rows[np.arange(rows_t.size), rows_t]
+        tau = float(diag[diag > 0].mean()) if np.any(diag > 0) else 1.0
+    if not tau > 0:
+        raise DistributionError(f"tau must be > 0, got {tau}")
+    z = omega_rows / tau
+    z -= z.max(axis=1, keepdims=True)
+    K = np.exp(z)
+    M = np.full((len(vm.drafter), len(vm.target)), 1.0 / len(vm.target))
+    M[inside] = K / K.sum(axis=1, keepdims=True)
+    return M
