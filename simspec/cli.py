@@ -2,6 +2,7 @@
 
 ``simspec compare`` — non-SI vs SI vs DSI on one scenario;
 ``simspec simulate`` — one algorithm on simulated servers (the discrete-event engine);
+``simspec vocab`` — a token-level verifier: acceptance, losslessness, cost;
 ``simspec heatmap`` — the DSI paper's four-panel heatmap (CSV + PNG);
 ``simspec demo`` — the paper's real-model table through simspec, plus the heatmap.
 Bad input exits with status 2 and one line that says what to change.
@@ -118,6 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--out", default="simspec-heatmap", metavar="DIR", help="output folder (default ./simspec-heatmap)")
     h.add_argument("--seed", type=int, default=0, metavar="X", help="random seed for --protocol repo (default 0)")
     h.add_argument("--no-png", action="store_true", help="write the CSV only")
+
+    v = sub.add_parser("vocab", help="token-level verification: acceptance, losslessness and cost of a verifier",
+                       description="Run a verifier on a synthetic drafter/target pair (one character process, two "
+                                   "vocabularies): acceptance (empirical and closed form), distance of the output "
+                                   "from the target's law, and cost.")
+    v.add_argument("--algorithm", choices=("std", "union", "tli", "slem", "slrs", "rdk"), required=True,
+                   help="std: shared vocabulary; union: padded union (baseline); tli: token-level intersection; "
+                        "slem: string-level exact match; slrs: string-level rejection sampling; rdk: "
+                        "redistributing drafter kernels (out-of-vocabulary proposals)")
+    v.add_argument("--overlap", type=float, default=1.0, metavar="F",
+                   help="fraction of the target's multi-character tokens the drafter also has (default 1)")
+    v.add_argument("--prune", type=float, default=0.0, metavar="F",
+                   help="fraction of the drafter's vocabulary pruned away, least frequent first (default 0)")
+    v.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="sampling temperature of both models (0 = greedy argmax; default 1)")
+    v.add_argument("--closeness", type=float, default=0.9, metavar="C",
+                   help="how closely the drafter models the text, 0..1 (dials acceptance; default 0.9)")
+    v.add_argument("--contexts", type=int, default=40, metavar="N", help="contexts evaluated (default 40)")
+    v.add_argument("--samples", type=int, default=2000, metavar="N",
+                   help="verification steps sampled per context (default 2000)")
+    v.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
 
     d = sub.add_parser("demo", help="the DSI paper's real-model table through simspec, plus the heatmap",
                        description="Published DSI-vs-SI speedups of ten model pairs beside simspec's, and the "
@@ -328,6 +351,63 @@ def _json_default(o):
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
+def _cmd_vocab(args) -> int:
+    import numpy as np
+
+    from .records import Estimate
+    from .sampling.setups import evaluation_contexts, synthetic_pair
+
+    if args.temperature < 0 or not math.isfinite(args.temperature):
+        raise SimspecError(f"--temperature must be >= 0, got {args.temperature:g}")
+    for flag, value in (("--contexts", args.contexts), ("--samples", args.samples)):
+        if value < 1:
+            raise SimspecError(f"{flag} must be an integer >= 1, got {value}")
+    overlap = 1.0 if args.algorithm == "std" else args.overlap
+    pair = synthetic_pair(overlap, args.prune, args.temperature, args.closeness, args.seed,
+                          kernel=args.algorithm == "rdk")
+    if args.algorithm == "std" and args.overlap != 1.0:
+        raise SimspecError("--algorithm std needs one shared vocabulary: drop --overlap or pick tli/union/slem/slrs/rdk")
+    rng = np.random.default_rng(args.seed)
+    closed, empirical, tv_exact, forwards = [], [], [], []
+    counts = np.zeros(len(pair.target.vocab))
+    expected = np.zeros(len(pair.target.vocab))
+    for ctx in evaluation_contexts(pair.target, args.contexts, seed=args.seed + 1):
+        law = pair.step(args.algorithm, ctx)
+        closed.append(law.acceptance)
+        tv_exact.append(0.5 * float(np.abs(law.output_law - law.p).sum()))
+        forwards.append(law.drafter_forwards)
+        smp = law.sample(rng, args.samples)
+        empirical.append(smp.accepted.mean())
+        counts += np.bincount(smp.emitted[smp.emitted < counts.size], minlength=counts.size)
+        expected += law.p * args.samples
+    emp = Estimate.from_samples(np.array(empirical))
+    tv_emp = 0.5 * float(np.abs(counts / counts.sum() - expected / expected.sum()).sum())
+    # what sampling noise alone gives: E|freq - p| summed, ~ sqrt(2/(pi n)) * sum sqrt(p(1-p))
+    n = counts.sum()
+    pbar = expected / expected.sum()
+    tv_noise = 0.5 * float(np.sqrt(2 / (np.pi * n)) * np.sqrt(pbar * (1 - pbar)).sum())
+    vm = pair.vocab_map
+    out = {
+        "algorithm": args.algorithm, "target_vocab": len(vm.target), "drafter_vocab": len(vm.drafter),
+        "overlap": vm.overlap, "temperature": args.temperature, "contexts": args.contexts,
+        "acceptance": emp.mean, "acceptance_ci": [emp.low, emp.high],
+        "acceptance_closed_form": float(np.mean(closed)),
+        "tv_to_target": max(tv_exact), "tv_to_target_empirical": tv_emp, "tv_sampling_noise": tv_noise,
+        "drafter_forwards_per_verification": float(np.mean(forwards)), "target_forwards_per_verification": 1.0,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.algorithm} on a synthetic pair: |T| = {out['target_vocab']}, |D| = {out['drafter_vocab']}, "
+          f"overlap |I|/|T| = {vm.overlap:.3f}, temperature {args.temperature:g}, {args.contexts} contexts")
+    print(f"  acceptance (empirical)            {_fmt(emp)}")
+    print(f"  acceptance (closed form)          {out['acceptance_closed_form']:.4f}")
+    print(f"  TV(output law, target), exact     {out['tv_to_target']:.2e}   (lossless: 0 up to rounding)")
+    print(f"  TV(sampled output, target)        {tv_emp:.4f}   (sampling noise alone: about {tv_noise:.4f})")
+    print(f"  drafter forwards per verification {out['drafter_forwards_per_verification']:.3g}")
+    return 0
+
+
 def _cmd_heatmap(args) -> int:
     from .heatmap import heatmap
 
@@ -372,7 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "heatmap": _cmd_heatmap, "demo": _cmd_demo}
+        commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "vocab": _cmd_vocab, "heatmap": _cmd_heatmap,
+                    "demo": _cmd_demo}
         return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()

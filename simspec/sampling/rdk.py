@@ -152,14 +152,23 @@ def rdk_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, M, n: int) -> 
     return core.sample_step(rng, p, r, proposal=x)
 
 
-def affinity_kernel(target_dists: np.ndarray, vm: VocabularyMap, tau: float | None = None) -> np.ndarray:
-    """``M_ij ∝ exp(Ω_ij / τ)``, ``Ω`` the covariance over contexts of the target's next-token probabilities.
+def affinity_kernel(target_dists: np.ndarray, vm: VocabularyMap, tau: float | None = None,
+                    correlation: bool = True, oov_only: bool = True) -> np.ndarray:
+    """``M_ij ∝ exp(Ω_ij / τ)`` from the target's next-token laws over a corpus (``(contexts, |T|)``).
 
-    ``target_dists`` is ``(contexts, |T|)``; row ``i`` of ``M`` uses the target
-    token of drafter token ``i`` (rows outside ``I`` are uniform).  ``τ``
-    defaults to the mean of ``Ω``'s positive diagonal, so that a token's own
-    variance counts for ``e`` against an uncorrelated token.  Dense: ``O(|T|²)``
-    memory — for large vocabularies keep a :class:`SparseKernel` of it.
+    ``Ω`` is the covariance over contexts of the target's token probabilities
+    (the prior secondary sources report), normalised to correlations by default:
+    a covariance row need not peak at the token itself (a rare token correlated
+    with a frequent one would hand its mass away), a correlation row does
+    (``ρ_ii = 1``).  Row ``i`` of ``M`` belongs to drafter token ``i`` (its target
+    token's row of ``Ω``); rows outside ``I`` are uniform.  ``oov_only``: a kernel
+    spreads only onto itself and the tokens the drafter lacks — moving mass to
+    another drafter token can only blur what the drafter already says.  ``τ`` defaults to
+    0.05 for correlations (a token correlated at 0.9 gets ``e^{-2}`` of the
+    token's own weight, one correlated at 0.5 ``e^{-10}``) and to a twentieth of
+    the mean variance for covariances; the best ``τ`` depends on how much mass
+    pruning removed and how predictable it is — validate it on held-out contexts.  Dense:
+    ``O(|T|²)`` memory — keep a :class:`SparseKernel` of it for large vocabularies.
     """
     P = core.check_distribution("target_dists", target_dists)
     if P.ndim != 2 or P.shape[1] != len(vm.target):
@@ -167,13 +176,26 @@ def affinity_kernel(target_dists: np.ndarray, vm: VocabularyMap, tau: float | No
     inside = np.flatnonzero(vm.drafter_to_target >= 0)
     rows_t = vm.drafter_to_target[inside]
     centred = P - P.mean(axis=0)
-    omega_rows = centred[:, rows_t].T @ centred / max(P.shape[0] - 1, 1)  # (|I|, |T|)
-    if tau is None:
-        diag = omega_rows[np.arange(rows_t.size), rows_t]
-        tau = float(diag[diag > 0].mean()) if np.any(diag > 0) else 1.0
+    omega = centred[:, rows_t].T @ centred / max(P.shape[0] - 1, 1)  # (|I|, |T|)
+    var = (centred**2).sum(axis=0) / max(P.shape[0] - 1, 1)
+    if correlation:
+        sd = np.sqrt(var)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            omega = np.where(np.outer(sd[rows_t], sd) > 0, omega / np.outer(sd[rows_t], sd), 0.0)
+        omega[np.arange(rows_t.size), rows_t] = 1.0  # a token with no variance is still itself
+        default_tau = 0.05
+    else:
+        default_tau = 0.05 * float(var[var > 0].mean()) if np.any(var > 0) else 1.0
+    tau = default_tau if tau is None else float(tau)
     if not tau > 0:
         raise DistributionError(f"tau must be > 0, got {tau}")
-    z = omega_rows / tau
+    z = omega / tau
+    if oov_only:
+        inside_t = np.zeros(len(vm.target), dtype=bool)
+        inside_t[rows_t] = True
+        blocked = np.broadcast_to(inside_t, z.shape).copy()
+        blocked[np.arange(rows_t.size), rows_t] = False
+        z = np.where(blocked, -np.inf, z)
     z -= z.max(axis=1, keepdims=True)
     K = np.exp(z)
     M = np.full((len(vm.drafter), len(vm.target)), 1.0 / len(vm.target))
