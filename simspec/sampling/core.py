@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import DistributionError
 
-__all__ = ["check_distribution", "acceptance", "residual", "output_law", "StepSample", "sample_step",
+__all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "acceptance", "residual", "output_law", "StepSample", "sample_step",
            "sample_categorical"]
 
 _ATOL = 1e-9
@@ -55,6 +55,25 @@ def check_distribution(name: str, x, axis: int = -1) -> np.ndarray:
     return arr
 
 
+def check_same_vocabulary(p: np.ndarray, r: np.ndarray, names: tuple[str, str] = ("p", "q")) -> None:
+    """Both laws must range over one vocabulary: a length mismatch would otherwise broadcast silently."""
+    from ..errors import VocabularyError
+
+    if np.shape(p)[-1] != np.shape(r)[-1]:
+        raise VocabularyError(
+            f"{names[0]} has {np.shape(p)[-1]} entries but {names[1]} has {np.shape(r)[-1]}; both must range "
+            "over the target's vocabulary (map a drafter's law first: tli_proposal, rdk_proposal)"
+        )
+
+
+def check_pair(p, r, names: tuple[str, str] = ("p", "q")) -> tuple[np.ndarray, np.ndarray]:
+    """Both laws checked (:func:`check_distribution`) and over one vocabulary."""
+    p = check_distribution(names[0], p)
+    r = check_distribution(names[1], r)
+    check_same_vocabulary(p, r, names)
+    return p, r
+
+
 def acceptance(p, r) -> np.ndarray:
     """``α = Σ min(p, r)``: the probability that a proposal ``x ~ r`` is accepted."""
     return np.minimum(p, r).sum(axis=-1)
@@ -67,7 +86,8 @@ def residual(p, r) -> np.ndarray:
     mass = excess.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = excess / mass
-    return np.where(mass > _ATOL, out, p)
+    # any positive excess defines the residual; only p == r (no excess) leaves it free, and then it is never used
+    return np.where(mass > 0, out, p)
 
 
 def output_law(p, r) -> np.ndarray:
@@ -94,10 +114,9 @@ def sample_categorical(rng: np.random.Generator, probs: np.ndarray, n: int | Non
     m, v = probs.shape
     cdf = np.cumsum(probs, axis=1)
     u = rng.random(m) * cdf[:, -1]
-    # one search over the rows laid end to end: row i's values are offset by i * (1 + max total)
-    offset = np.arange(m)[:, None] * 2.0
-    flat = (cdf + offset).ravel()
-    idx = np.searchsorted(flat, u + offset[:, 0], side="right") - np.arange(m) * v
+    # count the entries of each row's CDF at or below its u: exact per row (no shared offsets to lose
+    # precision in), O(m·V) comparisons, vectorised
+    idx = (cdf <= u[:, None]).sum(axis=1)
     return np.minimum(idx, v - 1)
 
 
@@ -121,6 +140,7 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
     """
     p = np.asarray(p, dtype=float)
     r = np.asarray(r, dtype=float)
+    check_same_vocabulary(p, r, ("p", "r"))
     rows = p.ndim == 2
     x = proposal if proposal is not None else sample_categorical(rng, r, None if rows else n)
     m = x.shape[0]

@@ -81,7 +81,18 @@ class SparseKernel:
 
     @classmethod
     def from_dense(cls, M: np.ndarray, k: int) -> "SparseKernel":
+        """Keep each row's ``k`` largest entries of the row-stochastic ``M`` (checked), renormalised."""
         M = np.asarray(M, dtype=float)
+        if M.ndim != 2:
+            raise VocabularyError(f"M must be a |D| x |T| matrix, got shape {M.shape}")
+        if not np.all(np.isfinite(M)) or np.any(M < 0):
+            raise DistributionError("M has negative or non-finite entries")
+        rows = M.sum(axis=1)
+        bad = np.flatnonzero(np.abs(rows - 1.0) > 1e-6)
+        if bad.size:
+            raise DistributionError(
+                f"M must be row-stochastic, but row {bad[0]} sums to {rows[bad[0]]:.6g}; divide each row by its sum"
+            )
         k = int(min(max(k, 1), M.shape[1]))
         idx = np.argpartition(-M, k - 1, axis=1)[:, :k]
         w = np.take_along_axis(M, idx, axis=1)
@@ -100,6 +111,14 @@ class SparseKernel:
         return float(q_prime_drafter @ self.dropped)
 
 
+def _check_sparse(M: SparseKernel, vm: VocabularyMap) -> None:
+    if M.index.shape[0] != len(vm.drafter) or M.n_target != len(vm.target):
+        raise VocabularyError(
+            f"the sparse kernel is {M.index.shape[0]} x {M.n_target} but the vocabularies need "
+            f"|D| x |T| = {len(vm.drafter)} x {len(vm.target)}"
+        )
+
+
 def _q_prime_drafter(q, vm: VocabularyMap) -> np.ndarray:
     """TLI's ``q'`` indexed by drafter tokens (zero outside ``I``)."""
     q = core.check_distribution("q", q)
@@ -116,6 +135,7 @@ def rdk_proposal(q, vm: VocabularyMap, M) -> np.ndarray:
     """``r = Mᵀ q'`` over the target's vocabulary (dense ``M`` or a :class:`SparseKernel`)."""
     qd = _q_prime_drafter(q, vm)
     if isinstance(M, SparseKernel):
+        _check_sparse(M, vm)
         if qd.ndim != 1:
             return np.stack([M.proposal(row) for row in qd])
         return M.proposal(qd)
@@ -142,6 +162,7 @@ def rdk_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, M, n: int) -> 
     qd = _q_prime_drafter(q, vm)
     i = core.sample_categorical(rng, qd, n)
     if isinstance(M, SparseKernel):
+        _check_sparse(M, vm)
         r = M.proposal(qd)
         pick = core.sample_categorical(rng, M.weight[i])
         x = M.index[i, pick]

@@ -26,30 +26,26 @@ __all__ = ["acceptance", "greedy_acceptance", "output_law", "sample"]
 
 def acceptance(p, psi) -> np.ndarray:
     """``Σ_t p(t) ψ(t)``: the target's independent sample equals the re-tokenized draft."""
-    p = core.check_distribution("p", p)
-    psi = core.check_distribution("psi", psi)
+    p, psi = core.check_pair(p, psi, ("p", "psi"))
     return (p * psi).sum(axis=-1)
 
 
 def greedy_acceptance(p, psi) -> np.ndarray:
     """``ψ(argmax p)``: the re-tokenized draft equals the target's greedy token."""
-    p = core.check_distribution("p", p)
-    psi = core.check_distribution("psi", psi)
+    p, psi = core.check_pair(p, psi, ("p", "psi"))
     return np.take_along_axis(psi, np.argmax(p, axis=-1)[..., None], axis=-1)[..., 0]
 
 
 def output_law(p, psi) -> np.ndarray:
     """Law of the emitted token, from the mechanism: draft ``t ~ ψ``, target ``y ~ p`` independently, emit ``y``."""
-    p = core.check_distribution("p", p)
-    psi = core.check_distribution("psi", psi)
+    p, psi = core.check_pair(p, psi, ("p", "psi"))
     joint = psi[..., :, None] * p[..., None, :]  # (draft t, target y)
     return joint.sum(axis=-2)
 
 
 def sample(rng: np.random.Generator, p, psi, n: int) -> core.StepSample:
     """``n`` steps: the draft's first target token ``t ~ ψ``, the target's ``y ~ p``; accepted iff equal."""
-    p = core.check_distribution("p", p)
-    psi = core.check_distribution("psi", psi)
+    p, psi = core.check_pair(p, psi, ("p", "psi"))
     t = core.sample_categorical(rng, psi, n)
     y = core.sample_categorical(rng, p, n)
     return core.StepSample(t, t == y, y)

@@ -32,13 +32,13 @@ __all__ = ["acceptance", "output_law", "sample"]
 
 def acceptance(p, psi) -> np.ndarray:
     """``Σ_t min(p(t), ψ(t))``."""
-    return core.acceptance(core.check_distribution("p", p), core.check_distribution("psi", psi))
+    return core.acceptance(*core.check_pair(p, psi, ("p", "psi")))
 
 
 def output_law(p, psi) -> np.ndarray:
-    return core.output_law(core.check_distribution("p", p), core.check_distribution("psi", psi))
+    return core.output_law(*core.check_pair(p, psi, ("p", "psi")))
 
 
 def sample(rng: np.random.Generator, p, psi, n: int | None = None) -> core.StepSample:
     """Verification steps with proposals ``t ~ ψ`` (the first target token of a fresh draft)."""
-    return core.sample_step(rng, core.check_distribution("p", p), core.check_distribution("psi", psi), n)
+    return core.sample_step(rng, *core.check_pair(p, psi, ("p", "psi")), n)

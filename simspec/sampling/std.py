@@ -23,23 +23,22 @@ __all__ = ["acceptance", "output_law", "sample", "greedy_acceptance", "greedy_ou
 
 def acceptance(p, q) -> np.ndarray:
     """``Σ min(p, q) = 1 − TV(p, q)``."""
-    return core.acceptance(core.check_distribution("p", p), core.check_distribution("q", q))
+    return core.acceptance(*core.check_pair(p, q, ("p", "q")))
 
 
 def output_law(p, q) -> np.ndarray:
     """Exact law of the emitted token (equals ``p``)."""
-    return core.output_law(core.check_distribution("p", p), core.check_distribution("q", q))
+    return core.output_law(*core.check_pair(p, q, ("p", "q")))
 
 
 def sample(rng: np.random.Generator, p, q, n: int | None = None) -> core.StepSample:
     """Vectorised verification steps with proposals drawn from ``q``."""
-    return core.sample_step(rng, core.check_distribution("p", p), core.check_distribution("q", q), n)
+    return core.sample_step(rng, *core.check_pair(p, q, ("p", "q")), n)
 
 
 def greedy_acceptance(p, q) -> np.ndarray:
     """Probability that a draft sampled from ``q`` equals ``argmax p`` (``q(argmax p)``)."""
-    p = core.check_distribution("p", p)
-    q = core.check_distribution("q", q)
+    p, q = core.check_pair(p, q, ("p", "q"))
     return np.take_along_axis(q, np.argmax(p, axis=-1)[..., None], axis=-1)[..., 0]
 
 
@@ -50,8 +49,7 @@ def greedy_output(p) -> np.ndarray:
 
 def greedy_sample(rng: np.random.Generator, p, q, n: int) -> core.StepSample:
     """Greedy verification of ``n`` drafts sampled from ``q`` (a drafter at temperature 0 would use argmax q)."""
-    p = core.check_distribution("p", p)
-    q = core.check_distribution("q", q)
+    p, q = core.check_pair(p, q, ("p", "q"))
     x = core.sample_categorical(rng, q, n)
     top = int(np.argmax(p))
     acc = x == top
