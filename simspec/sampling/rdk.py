@@ -31,7 +31,7 @@ from .vocab import VocabularyMap
 
 __all__ = [
     "check_kernel", "identity_kernel", "rdk_proposal", "rdk_acceptance", "rdk_output_law", "rdk_sample",
-    "SparseKernel", "affinity_kernel",
+    "SparseKernel", "affinity_kernel", "drafter_q_prime",
 ]
 
 
@@ -106,9 +106,10 @@ class SparseKernel:
         contrib = (q_prime_drafter[:, None] * self.weight).ravel()
         return np.bincount(self.index.ravel(), weights=contrib, minlength=self.n_target)
 
-    def bound(self, q_prime_drafter: np.ndarray) -> float:
-        """``Σ_i q'_i ε_i``: how far the sparse acceptance can be from the dense one."""
-        return float(q_prime_drafter @ self.dropped)
+    def bound(self, q_prime_drafter: np.ndarray):
+        """``Σ_i q'_i ε_i``: how far the sparse acceptance can be from the dense one (per row of ``q'``)."""
+        out = np.asarray(q_prime_drafter) @ self.dropped
+        return float(out) if np.ndim(out) == 0 else out
 
 
 def _check_sparse(M: SparseKernel, vm: VocabularyMap) -> None:
@@ -119,8 +120,8 @@ def _check_sparse(M: SparseKernel, vm: VocabularyMap) -> None:
         )
 
 
-def _q_prime_drafter(q, vm: VocabularyMap) -> np.ndarray:
-    """TLI's ``q'`` indexed by drafter tokens (zero outside ``I``)."""
+def drafter_q_prime(q, vm: VocabularyMap) -> np.ndarray:
+    """TLI's ``q' = q/q(I)`` indexed by *drafter* tokens (zero outside ``I``): what kernels and bounds take."""
     q = core.check_distribution("q", q)
     vm.check_drafter(q)
     vm.require_intersection()
@@ -133,7 +134,7 @@ def _q_prime_drafter(q, vm: VocabularyMap) -> np.ndarray:
 
 def rdk_proposal(q, vm: VocabularyMap, M) -> np.ndarray:
     """``r = Mᵀ q'`` over the target's vocabulary (dense ``M`` or a :class:`SparseKernel`)."""
-    qd = _q_prime_drafter(q, vm)
+    qd = drafter_q_prime(q, vm)
     if isinstance(M, SparseKernel):
         _check_sparse(M, vm)
         if qd.ndim != 1:
@@ -159,7 +160,7 @@ def rdk_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, M, n: int) -> 
     """``n`` verification steps, proposals drawn in two stages: ``i ~ q'``, ``x ~ M[i, :]``."""
     p = core.check_distribution("p", p)
     vm.check_target(p)
-    qd = _q_prime_drafter(q, vm)
+    qd = drafter_q_prime(q, vm)
     i = core.sample_categorical(rng, qd, n)
     if isinstance(M, SparseKernel):
         _check_sparse(M, vm)
