@@ -1077,3 +1077,20 @@ def test_regression_sparse_kernel_not_validated():
         except Exception as e:  # noqa: BLE001
             pytest.fail(f"SparseKernel of shape {shape}: {type(e).__name__}: {e} (not a VocabularyError)")
         pytest.fail(f"SparseKernel of shape {shape} accepted silently")
+
+
+def test_backoff_kernel_is_a_lossless_rdk_kernel_and_lam_zero_is_tli():
+    from simspec.sampling.vocab import Vocabulary, VocabularyMap
+
+    T = Vocabulary(tuple("abcdef"))
+    vm = VocabularyMap(T, T.subset([0, 2, 3]))
+    rng = np.random.default_rng(4)
+    p, q = rng.dirichlet(np.ones(6)), rng.dirichlet(np.ones(3))
+    freqs = rng.random(6)
+    for lam in (0.0, 0.3, 1.0):
+        M = rdk.backoff_kernel(vm, freqs, lam)
+        assert np.allclose(rdk.rdk_output_law(p, q, vm, M), p, atol=1e-12)
+    assert rdk.rdk_acceptance(p, q, vm, rdk.backoff_kernel(vm, freqs, 0.0)) == pytest.approx(
+        tli.tli_acceptance(p, q, vm), abs=1e-12)
+    with pytest.raises(DistributionError, match="lam must be in"):
+        rdk.backoff_kernel(vm, freqs, 1.5)

@@ -135,23 +135,6 @@ def family_kernel(target: FamilyTarget, keep: np.ndarray, freq: np.ndarray) -> n
     return M / M.sum(axis=1, keepdims=True)
 
 
-def backoff_kernel(keep: np.ndarray, freq: np.ndarray, lam: float) -> np.ndarray:
-    """A kernel with no affinity in it: keep ``1 − lam`` of each token's mass, spread ``lam`` over the pruned tokens.
-
-    The spread follows the corpus frequencies of the pruned tokens (a unigram
-    back-off), the same for every drafter token.  Row-stochastic, so RDK with it
-    is lossless like any other kernel.  Rows as ``|D| × |T|``.
-    """
-    outside = np.ones(freq.size, dtype=bool)
-    outside[keep] = False
-    M = np.zeros((keep.size, freq.size))
-    M[np.arange(keep.size), keep] = 1.0
-    if outside.any():
-        u = np.where(outside, freq, 0.0)
-        M = (1.0 - lam) * M + lam * (u / u.sum())[None, :]
-    return M
-
-
 def drafter_laws(p: np.ndarray, keep: np.ndarray, noise: np.ndarray, eta: float) -> np.ndarray:
     """The target's law on the kept tokens times ``exp(eta · noise)``, renormalised: ``(n, |D|)``."""
     q = p[:, keep] * np.exp(eta * noise[:, keep])
@@ -222,8 +205,8 @@ def run_seed(seed: int, cfg: Config) -> list[dict]:
         a_sparse = rdk.rdk_acceptance(p_eval, q_eval, vm, S)
         a_family = rdk.rdk_acceptance(p_eval, q_eval, vm, family_kernel(target, keep, freq))
         lam = max(LAMBDA_GRID, key=lambda x: float(rdk.rdk_acceptance(p_tune, q_tune, vm,
-                                                                       backoff_kernel(keep, freq, x)).mean()))
-        a_backoff = rdk.rdk_acceptance(p_eval, q_eval, vm, backoff_kernel(keep, freq, lam))
+                                                                       rdk.backoff_kernel(vm, freq, x)).mean()))
+        a_backoff = rdk.rdk_acceptance(p_eval, q_eval, vm, rdk.backoff_kernel(vm, freq, lam))
         reachable = np.isin(target.family, target.family[keep])  # tokens whose family kept a member
         q_prime = q_eval / q_eval.sum(axis=1, keepdims=True)  # D ⊂ T: TLI's q' is q itself
         bound = np.array([S.bound(row) for row in q_prime])
