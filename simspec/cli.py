@@ -329,7 +329,7 @@ def _cmd_simulate(args) -> int:
         ("drafter forwards", "drafter_forwards"), ("GPU-seconds", "gpu_seconds"),
         ("GPU-seconds per token", "gpu_seconds_per_token"),
         ("peak servers busy", "peak_servers_busy"), ("mean servers busy", "mean_servers_busy"),
-        ("queueing delay (ms)", "queueing_delay_ms"),
+        ("tasks that queued", "tasks_queued"), ("queueing delay (ms)", "queueing_delay_ms"),
     ]
     for label, metric in rows:
         print(f"  {label:<28} {_fmt(res.estimate(metric))}")

@@ -77,7 +77,7 @@ def scenario_job(args: tuple) -> dict:
                 comparisons += lat.size
                 violations += int(np.sum(lat > prev * (1 + 1e-12)))
             prev = lat
-            if all(r.queueing_delay_ms == 0 for r in res.runs):
+            if all(r.tasks_queued == 0 for r in res.runs):
                 flat_from = n
                 break
         for n in ns:
@@ -112,7 +112,7 @@ def scenario_job(args: tuple) -> dict:
                 "peak": max(r.peak_servers_busy for r in res.runs),
                 "mean_busy": float(np.mean([r.mean_servers_busy for r in res.runs])),
                 "queue": float(np.mean([r.queueing_delay_ms for r in res.runs])),
-                "waits": any(r.queueing_delay_ms > 0 for r in res.runs),
+                "waits": any(r.tasks_queued > 0 for r in res.runs),
                 "wasted": float(np.mean([r.target_forwards_wasted for r in res.runs])),
             }
     si = simulate(scn.replace(lookahead=k_si), "si", replications=eval_reps, rng=ev(seed, 1))

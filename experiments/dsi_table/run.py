@@ -85,7 +85,7 @@ def search(scn: Scenario, ov: Overheads, reps: int, seed: int) -> dict:
                            overheads=ov)
             simulated += 1
             m = float(_lat(res).mean())
-            queued = any(r.queueing_delay_ms > 0 for r in res.runs)
+            queued = any(r.tasks_queued > 0 for r in res.runs)
             dsi[(k, n)], waits[(k, n)] = m, queued
             if not queued:
                 for n2 in range(n + 1, N_MAX + 1):

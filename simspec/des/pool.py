@@ -98,7 +98,9 @@ class ServerPool:
         self.started = 0
         self.completed = 0
         self.cancelled_running = 0
-        self.queue_delay = 0.0
+        self.queue_delay = 0.0  # summed over tasks that waited and then started
+        self.dropped = 0  # tasks cancelled while still queued
+        self.queued = 0  # tasks that found every server busy
         self.busy_time = 0.0
 
     def submit(self, task: Task) -> None:
@@ -111,6 +113,7 @@ class ServerPool:
             self._start(task, now)
         else:
             self.queue.append(task)
+            self.queued += 1
             if self.log:
                 self.log(now, "verify_queued", "queue", task.id, (task.p, task.p + task.k))
 
@@ -172,7 +175,7 @@ class ServerPool:
             self.cancelled_running += n
             # one meter update for all: at one instant, n steps of -1 and one step of -n are the same
             self.meter.change_at(now, -n)
-        for task in self.queue:
+        for task in self.queue:  # dropped before they started: their wait is not a queueing delay
             task.cancelled = True
-            self.queue_delay += now - task.submitted
+            self.dropped += 1
         self.queue.clear()

@@ -43,7 +43,8 @@ class RunRecord:
     ``verifications``: target forwards whose result was used (a verification or
     chain forward that confirmed at least one position); ``tokens_per_verification``
     is ``tokens`` over that.  ``queueing_delay_ms``: total time tasks waited for
-    a server before starting.  Busy times include each model's prefill.
+    a server before starting; ``tasks_queued``: tasks that found every server busy
+    (0: the run is the same as with unlimited servers).  Busy times include each model's prefill.
     """
 
     algorithm: str
@@ -63,6 +64,7 @@ class RunRecord:
     mean_servers_busy: float
     queueing_delay_ms: float
     rejections: int
+    tasks_queued: int = 0
 
     @property
     def latency_per_token_ms(self) -> float:
@@ -90,7 +92,7 @@ class RunRecord:
 
 _SUMMARY = (
     "latency_ms", "latency_per_token_ms", "ttft_ms", "target_forwards", "target_forwards_wasted",
-    "drafter_forwards", "gpu_seconds", "gpu_seconds_per_token", "peak_servers_busy", "mean_servers_busy", "queueing_delay_ms",
+    "drafter_forwards", "gpu_seconds", "gpu_seconds_per_token", "peak_servers_busy", "tasks_queued", "mean_servers_busy", "queueing_delay_ms",
     "tokens_per_verification",
 )
 
@@ -224,7 +226,7 @@ def run_once(
             drafter_forwards=run.drafter_forwards, target_busy_ms=pool.busy_time + run.chain_busy + target_prefill,
             drafter_busy_ms=run.drafter_busy + drafter_prefill, peak_servers_busy=run.meter.peak,
             mean_servers_busy=run.meter.area(end) / max(end - ttft, 1e-300),
-            queueing_delay_ms=pool.queue_delay, rejections=run.rejections,
+            queueing_delay_ms=pool.queue_delay, rejections=run.rejections, tasks_queued=pool.queued,
         )
     stats = {"target_busy": 0.0, "drafter_busy": 0.0, "rounds": 0, "drafts": 0, "rejections": 0, "peak": 0}
     if algorithm == "si":
