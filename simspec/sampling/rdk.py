@@ -43,6 +43,10 @@ def check_kernel(M, vm: VocabularyMap) -> np.ndarray:
             f"M must be |D| x |T| = {len(vm.drafter)} x {len(vm.target)} (a kernel over target tokens per "
             f"drafter token), got {M.shape}"
         )
+    return _row_stochastic(M)
+
+
+def _row_stochastic(M: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(M)) or np.any(M < 0):
         raise DistributionError("M has negative or non-finite entries")
     rows = M.sum(axis=1)
@@ -85,14 +89,7 @@ class SparseKernel:
         M = np.asarray(M, dtype=float)
         if M.ndim != 2:
             raise VocabularyError(f"M must be a |D| x |T| matrix, got shape {M.shape}")
-        if not np.all(np.isfinite(M)) or np.any(M < 0):
-            raise DistributionError("M has negative or non-finite entries")
-        rows = M.sum(axis=1)
-        bad = np.flatnonzero(np.abs(rows - 1.0) > 1e-6)
-        if bad.size:
-            raise DistributionError(
-                f"M must be row-stochastic, but row {bad[0]} sums to {rows[bad[0]]:.6g}; divide each row by its sum"
-            )
+        _row_stochastic(M)
         k = int(min(max(k, 1), M.shape[1]))
         idx = np.argpartition(-M, k - 1, axis=1)[:, :k]
         w = np.take_along_axis(M, idx, axis=1)
