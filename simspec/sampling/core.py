@@ -104,7 +104,8 @@ def output_law(p, r) -> np.ndarray:
 def sample_categorical(rng: np.random.Generator, probs: np.ndarray, n: int | None = None) -> np.ndarray:
     """Draw one index per row of ``probs`` (``(V,)`` with ``n`` draws, or ``(m, V)`` with one each).
 
-    Inverse-CDF on a cumulative sum: ``O(V)`` per row plus a binary search, vectorised.
+    Inverse CDF on a cumulative sum: a binary search per draw for one law, a
+    vectorised count per row for many.
     """
     probs = np.asarray(probs, dtype=float)
     if probs.ndim == 1:
@@ -149,9 +150,11 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(rx > 0, np.minimum(1.0, px / rx), 0.0) if accept_ratio is None else accept_ratio(px, rx)
     accepted = rng.random(m) < ratio
-    res = residual(p, r)
-    if rows:
-        fallback = sample_categorical(rng, res)
-    else:
-        fallback = sample_categorical(rng, res, m)
-    return StepSample(x, accepted, np.where(accepted, x, fallback))
+    emitted = x.copy()
+    rejected = np.flatnonzero(~accepted)
+    if rejected.size:  # the residual is needed only where a proposal was rejected
+        if rows:
+            emitted[rejected] = sample_categorical(rng, residual(p[rejected], r[rejected]))
+        else:
+            emitted[rejected] = sample_categorical(rng, residual(p, r), rejected.size)
+    return StepSample(x, accepted, emitted)

@@ -91,7 +91,7 @@ class SparseKernel:
             raise VocabularyError(f"M must be a |D| x |T| matrix, got shape {M.shape}")
         _row_stochastic(M)
         k = int(min(max(k, 1), M.shape[1]))
-        idx = np.argpartition(-M, k - 1, axis=1)[:, :k]
+        idx = np.ascontiguousarray(np.argpartition(-M, k - 1, axis=1)[:, :k])  # not a view of |D| x |T|
         w = np.take_along_axis(M, idx, axis=1)
         kept = w.sum(axis=1)
         if np.any(kept <= 0):
@@ -99,9 +99,15 @@ class SparseKernel:
         return cls(idx, w / kept[:, None], 1.0 - kept, M.shape[1])
 
     def proposal(self, q_prime_drafter: np.ndarray) -> np.ndarray:
-        """``r̃ = M̃ᵀ q'`` by scatter-add over the ``|D|·K`` kept entries."""
-        contrib = (q_prime_drafter[:, None] * self.weight).ravel()
-        return np.bincount(self.index.ravel(), weights=contrib, minlength=self.n_target)
+        """``r̃ = M̃ᵀ q'`` by scatter-add over the ``|D|·K`` kept entries (rows of ``q'`` at once if 2-D)."""
+        qd = np.asarray(q_prime_drafter, dtype=float)
+        if qd.ndim == 1:
+            contrib = (qd[:, None] * self.weight).ravel()
+            return np.bincount(self.index.ravel(), weights=contrib, minlength=self.n_target)
+        m = qd.shape[0]
+        contrib = (qd[:, :, None] * self.weight[None]).ravel()
+        flat = (np.arange(m)[:, None, None] * self.n_target + self.index[None]).ravel()
+        return np.bincount(flat, weights=contrib, minlength=m * self.n_target).reshape(m, self.n_target)
 
     def bound(self, q_prime_drafter: np.ndarray):
         """``Σ_i q'_i ε_i``: how far the sparse acceptance can be from the dense one (per row of ``q'``)."""
@@ -134,8 +140,6 @@ def rdk_proposal(q, vm: VocabularyMap, M) -> np.ndarray:
     qd = drafter_q_prime(q, vm)
     if isinstance(M, SparseKernel):
         _check_sparse(M, vm)
-        if qd.ndim != 1:
-            return np.stack([M.proposal(row) for row in qd])
         return M.proposal(qd)
     return qd @ check_kernel(M, vm)
 
@@ -158,6 +162,8 @@ def rdk_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, M, n: int) -> 
     p = core.check_distribution("p", p)
     vm.check_target(p)
     qd = drafter_q_prime(q, vm)
+    if p.ndim != 1 or qd.ndim != 1:
+        raise DistributionError("rdk_sample draws n steps for one context: give 1-D p and q")
     i = core.sample_categorical(rng, qd, n)
     if isinstance(M, SparseKernel):
         _check_sparse(M, vm)
