@@ -282,7 +282,11 @@ def simulate(
     ``queue``: ``"fifo"`` or ``"lifo"`` for verification tasks waiting for a
     server; ``chain=False``: DSI without the non-SI chain; ``trace=True`` keeps
     the event log of the first replication in ``result.events``;
-    ``progress=True`` draws a progress bar on stderr.
+    ``progress=True`` draws a progress bar on stderr.  ``lookahead="best"`` in the
+    scenario is resolved as the Monte Carlo resolves it (constant latencies, no
+    overheads, no queue; DSI among the lookaheads whose tasks never wait for
+    the servers, else ``k_max``) — to find the best lookahead under queueing or
+    overheads, simulate the candidates.
 
     >>> from simspec import Scenario
     >>> from simspec.des import simulate
