@@ -30,11 +30,9 @@ Usage::
 
 from __future__ import annotations
 
-# One core, one BLAS thread: set before numpy is imported (directly or by simspec).
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+import _machine  # first: one BLAS thread, set before numpy is imported (directly or by simspec)
 
 import argparse
 import gc
@@ -48,42 +46,6 @@ from pathlib import Path
 TARGET_RATIO = 0.25  # the requirement: DSI tokens/s >= 25 % of raw simpy timeouts/s
 ALGORITHMS = ("dsi", "si", "nonsi")
 EVENT_COUNT_TOKENS = 10**5  # the untimed event-count pass runs on at most this many tokens
-
-
-def _pin_one_core(cpu: int | None) -> dict:
-    """Pin this process to one CPU (Linux); returns what was done."""
-    info: dict = {"cpu_count": os.cpu_count()}
-    if not hasattr(os, "sched_setaffinity"):
-        info["pinned"] = None
-        info["note"] = "os.sched_setaffinity unavailable: not pinned"
-        return info
-    allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[0] if cpu is None else cpu
-    os.sched_setaffinity(0, {chosen})
-    info["pinned"] = chosen
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _git_state() -> dict:
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
-        return {"commit": run("git", "rev-parse", "HEAD").strip(),
-                "dirty": bool(run("git", "status", "--porcelain", "--untracked-files=no").strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     S = args.tokens or (10**5 if args.quick else 10**6)
     n_raw = args.raw_events or S
 
-    machine = _pin_one_core(args.cpu)
+    machine = _machine.pin_one_core(args.cpu)
 
     import numpy as np
     import simpy
 
+    import simspec
     from simspec import Scenario
 
-    machine.update({"cpu_model": _cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
-                    "numpy": np.__version__, "simpy": simpy.__version__, "git": _git_state(),
+    machine.update({"cpu_model": _machine.cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
+                    "numpy": np.__version__, "simpy": simpy.__version__, "simspec": _machine.simspec_version(simspec),
                     "loadavg_before": os.getloadavg() if hasattr(os, "getloadavg") else None})
 
     scenario = Scenario.from_ms(30.0, 3.0, 0.8, lookahead=5, servers=8, tokens=S)
@@ -233,10 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
 
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(args.json)
+        from simspec.io import write_json  # atomic: temporary file + rename
+
+        write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

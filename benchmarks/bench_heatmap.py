@@ -30,11 +30,9 @@ Usage::
 
 from __future__ import annotations
 
-# One core, one BLAS thread: set before numpy is imported (directly or by simspec).
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+import _machine  # first: one BLAS thread, set before numpy is imported (directly or by simspec)
 
 import argparse
 import json
@@ -48,69 +46,6 @@ from pathlib import Path
 TARGET_S = 1.0  # the requirement: each simspec grid in <= 1 s on one core
 ISSUE_REPO_S = 73.0  # the issue's figure for the reference repo's own simulators on one core of this machine
 REPO_CONFIGS = 8463  # the reference repo's count of valid configurations
-
-
-def _pin_one_core(cpu: int | None) -> dict:
-    """Pin this process to one CPU (Linux); returns what was done."""
-    info: dict = {"cpu_count": os.cpu_count()}
-    if not hasattr(os, "sched_setaffinity"):
-        info["pinned"] = None
-        info["note"] = "os.sched_setaffinity unavailable: not pinned (threads still limited to 1)"
-        return info
-    allowed = sorted(os.sched_getaffinity(0))
-    info["cpus_allowed_before"] = len(allowed)
-    chosen = allowed[0] if cpu is None else cpu
-    os.sched_setaffinity(0, {chosen})
-    info["pinned"] = chosen
-    info["cpus_allowed_after"] = len(os.sched_getaffinity(0))
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _simspec_version(module) -> dict:
-    """simspec's installed version and, where it is a git checkout, the commit and whether the tree is dirty."""
-    import subprocess
-    from importlib import metadata
-
-    out: dict = {}
-    try:
-        out["version"] = metadata.version("simspec")
-    except metadata.PackageNotFoundError:
-        out["version"] = getattr(module, "__version__", "unknown")
-    root = Path(module.__file__).resolve().parent.parent
-    try:
-        run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
-        out["commit"] = run("git", "rev-parse", "HEAD").strip()
-        out["dirty"] = bool(run("git", "status", "--porcelain", "--untracked-files=no").strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
-
-
-def _blas_info() -> dict:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {
-            "threadpoolctl": "not installed: BLAS thread count not verified; "
-            "OMP/OPENBLAS/MKL_NUM_THREADS=1 were set before numpy was imported and the process is pinned to one CPU",
-        }
-    pools = threadpool_info()
-    return {
-        "threadpoolctl": "installed",
-        "pools": [
-            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version", "filepath")} for p in pools
-        ],
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 7)
     subset = args.subset or (10 if args.quick else 200)
 
-    machine = _pin_one_core(args.cpu)
+    machine = _machine.pin_one_core(args.cpu)
 
     import numpy as np
 
@@ -257,13 +192,13 @@ def main(argv: list[str] | None = None) -> int:
 
     machine.update(
         {
-            "cpu_model": _cpu_model(),
+            "cpu_model": _machine.cpu_model(),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "numpy": np.__version__,
-            "simspec": _simspec_version(simspec),
+            "simspec": _machine.simspec_version(simspec),
             "env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-            "blas": _blas_info(),
+            "blas": _machine.blas_info(),
             "loadavg_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
         }
     )
@@ -369,10 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
 
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(args.json)
+        from simspec.io import write_json  # atomic: temporary file + rename
+
+        write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 

@@ -52,11 +52,9 @@ Usage::
 
 from __future__ import annotations
 
-# One core, one BLAS thread: set before numpy is imported (directly or by simspec).
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+import _machine  # first: one BLAS thread, set before numpy is imported (directly or by simspec)
 
 import argparse
 import gc
@@ -71,64 +69,6 @@ from pathlib import Path
 # --------------------------------------------------------------------------------------------
 # machine facts (as in bench_heatmap.py)
 # --------------------------------------------------------------------------------------------
-
-
-def _pin_one_core(cpu: int | None) -> dict:
-    """Pin this process to one CPU (Linux); returns what was done."""
-    info: dict = {"cpu_count": os.cpu_count()}
-    if not hasattr(os, "sched_setaffinity"):
-        info["pinned"] = None
-        info["note"] = "os.sched_setaffinity unavailable: not pinned (threads still limited to 1)"
-        return info
-    allowed = sorted(os.sched_getaffinity(0))
-    info["cpus_allowed_before"] = len(allowed)
-    chosen = allowed[0] if cpu is None else cpu
-    os.sched_setaffinity(0, {chosen})
-    info["pinned"] = chosen
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _simspec_version(module) -> dict:
-    import subprocess
-    from importlib import metadata
-
-    out: dict = {}
-    try:
-        out["version"] = metadata.version("simspec")
-    except metadata.PackageNotFoundError:
-        out["version"] = getattr(module, "__version__", "unknown")
-    root = Path(module.__file__).resolve().parent.parent
-    try:
-        run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=10, check=True).stdout
-        out["commit"] = run("git", "rev-parse", "HEAD").strip()
-        out["dirty"] = bool(run("git", "status", "--porcelain", "--untracked-files=no").strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
-
-
-def _blas_info() -> dict:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {
-            "threadpoolctl": "not installed: BLAS thread count not verified; "
-            "OMP/OPENBLAS/MKL_NUM_THREADS=1 were set before numpy was imported and the process is pinned to one CPU",
-        }
-    return {
-        "threadpoolctl": "installed",
-        "pools": [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")} for p in threadpool_info()],
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -596,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or ([500, 1000, 2000] if q else [500, 1000, 2000, 4000, 8000])
     sparse_only = args.sparse_only_sizes if args.sparse_only_sizes is not None else ([] if q else [16000, 32000, 64000, 128000])
 
-    machine = _pin_one_core(args.cpu)
+    machine = _machine.pin_one_core(args.cpu)
 
     import numpy as np
     import scipy
@@ -604,14 +544,14 @@ def main(argv: list[str] | None = None) -> int:
     import simspec
 
     machine.update({
-        "cpu_model": _cpu_model(),
+        "cpu_model": _machine.cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "scipy": scipy.__version__,
-        "simspec": _simspec_version(simspec),
+        "simspec": _machine.simspec_version(simspec),
         "env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        "blas": _blas_info(),
+        "blas": _machine.blas_info(),
         "loadavg_before": os.getloadavg() if hasattr(os, "getloadavg") else None,
     })
 
@@ -741,10 +681,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
 
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        tmp.replace(args.json)
+        from simspec.io import write_json  # atomic: temporary file + rename
+
+        write_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
 
