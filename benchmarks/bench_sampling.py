@@ -502,6 +502,152 @@ def bench_dense_vs_sparse(sizes, sparse_extra, ks, overlap, rng, repeats, min_ti
 
 
 # --------------------------------------------------------------------------------------------
+# (d) the public API and the core against a naive numpy verification, side by side
+# --------------------------------------------------------------------------------------------
+
+
+def naive_acceptance(p, q):
+    """Benchmark-local reference, NOT library code: ``α = Σ min(p, q)``, no input checks."""
+    import numpy as np
+
+    return np.minimum(p, q).sum()
+
+
+def naive_step(rng, p, q):
+    """Benchmark-local reference, NOT library code: one verification step the way a user writes it in numpy.
+
+    Draw ``x ~ q`` by inverse CDF (cumsum + searchsorted), accept with
+    ``min(1, p(x)/q(x))``, else draw from ``(p − q)_+`` the same way.  No input
+    checks, no result object: what the library has to be at least as fast as.
+    """
+    import numpy as np
+
+    cq = np.cumsum(q)
+    x = int(np.searchsorted(cq, rng.random() * cq[-1], side="right"))
+    if rng.random() < min(1.0, p[x] / q[x]):
+        return x, True, x
+    cr = np.cumsum(np.maximum(p - q, 0.0))
+    return x, False, int(np.searchsorted(cr, rng.random() * cr[-1], side="right"))
+
+
+def make_same_vocab(V: int, m: int, rng):
+    """``m`` target laws over ``V`` tokens and a drafter over the same tokens (as :func:`make_distributions`)."""
+    import numpy as np
+
+    w = np.arange(1, V + 1, dtype=float) ** -1.1
+    P = w[rng.permutation(V)] * rng.lognormal(0.0, 1.5, (m, V))
+    P /= P.sum(axis=1, keepdims=True)
+    Q = P**0.85 * rng.lognormal(0.0, 0.8, (m, V))
+    Q /= Q.sum(axis=1, keepdims=True)
+    return P, Q
+
+
+def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict:
+    """(d) per V: naive numpy vs ``core`` vs the public API (``std``), one context per call and batched.
+
+    Two units of work: ``step`` (one verification step: proposal, accept/reject,
+    residual draw on rejection) and ``alpha+step`` (the acceptance closed form as
+    well).  One context per call cycles over ``pool`` contexts; batched calls
+    take ``batch`` contexts as ``(m, V)`` arrays (``core.sample_step`` /
+    ``std.sample`` with 2-D arguments) and are compared with a Python loop of
+    single calls over the same rows.  Speed ratios are naive time / method time
+    (> 1: the method is faster) and loop time / batched time (> 1: batching pays).
+    """
+    from simspec.sampling import core, std
+
+    out: dict = {}
+    for V in sizes:
+        P, Q = make_same_vocab(V, max(pool, batch), rng)
+        Pm, Qm = P[:batch], Q[:batch]
+        rows = range(batch)
+        state = {"i": 0}
+
+        def nxt() -> int:
+            i = state["i"]
+            state["i"] = (i + 1) % pool
+            return i
+
+        def one(f):
+            def g():
+                i = nxt()
+                f(P[i], Q[i])
+            return g
+
+        single = {
+            "step": {
+                "naive": one(lambda p, q: naive_step(rng, p, q)),
+                "core": one(lambda p, q: core.sample_step(rng, p, q)),
+                "api": one(lambda p, q: std.sample(rng, p, q)),
+            },
+            "alpha+step": {
+                "naive": one(lambda p, q: (naive_acceptance(p, q), naive_step(rng, p, q))),
+                "core": one(lambda p, q: (core.acceptance(p, q), core.sample_step(rng, p, q))),
+                "api": one(lambda p, q: (std.acceptance(p, q), std.sample(rng, p, q))),
+            },
+        }
+        batched = {
+            "step": {
+                "naive_loop": lambda: [naive_step(rng, Pm[i], Qm[i]) for i in rows],
+                "core_loop": lambda: [core.sample_step(rng, Pm[i], Qm[i]) for i in rows],
+                "core_batched": lambda: core.sample_step(rng, Pm, Qm),
+                "api_loop": lambda: [std.sample(rng, Pm[i], Qm[i]) for i in rows],
+                "api_batched": lambda: std.sample(rng, Pm, Qm),
+            },
+            "alpha+step": {
+                "naive_loop": lambda: [(naive_acceptance(Pm[i], Qm[i]), naive_step(rng, Pm[i], Qm[i])) for i in rows],
+                "core_loop": lambda: [(core.acceptance(Pm[i], Qm[i]), core.sample_step(rng, Pm[i], Qm[i])) for i in rows],
+                "core_batched": lambda: (core.acceptance(Pm, Qm), core.sample_step(rng, Pm, Qm)),
+                "api_loop": lambda: [(std.acceptance(Pm[i], Qm[i]), std.sample(rng, Pm[i], Qm[i])) for i in rows],
+                "api_batched": lambda: (std.acceptance(Pm, Qm), std.sample(rng, Pm, Qm)),
+            },
+        }
+        res: dict = {"single": {}, "batched": {}, "alpha_mean": float(core.acceptance(P, Q).mean())}
+        for unit, fns in single.items():
+            t = {k: time_per_call(f, repeats, min_time) for k, f in fns.items()}
+            nv = t["naive"]["best_s"]
+            res["single"][unit] = {k: {**v, "verif_per_s_best": 1.0 / v["best_s"],
+                                       "speed_vs_naive_best": nv / v["best_s"],
+                                       "speed_vs_naive_median": t["naive"]["median_s"] / v["median_s"]}
+                                   for k, v in t.items()}
+        for unit, fns in batched.items():
+            t = {k: time_per_call(f, repeats, min_time) for k, f in fns.items()}
+            nv = t["naive_loop"]["best_s"]
+            r = {k: {**v, "verif_per_s_best": batch / v["best_s"], "speed_vs_naive_best": nv / v["best_s"]}
+                 for k, v in t.items()}
+            for who in ("core", "api"):
+                r[f"{who}_batched"]["speed_vs_own_loop_best"] = t[f"{who}_loop"]["best_s"] / t[f"{who}_batched"]["best_s"]
+                r[f"{who}_batched"]["speed_vs_own_loop_median"] = (t[f"{who}_loop"]["median_s"]
+                                                                   / t[f"{who}_batched"]["median_s"])
+            res["batched"][unit] = r
+        out[V] = res
+        del P, Q, Pm, Qm
+        gc.collect()
+    return out
+
+
+def print_vs_naive(vsn: dict, pool: int, batch: int) -> None:
+    print(f"(d) public API (std) and core vs a naive numpy verification (cumsum + searchsorted, benchmark-local), "
+          f"same-vocabulary laws; one context per call cycles over {pool} contexts; batches of {batch} rows")
+    print("    speed ratio = naive time / method time (best of the repeats; > 1: faster than naive); "
+          "batched: also loop of single calls / batched call")
+    hdr = (f"{'V':>8} {'unit':<11} {'naive':>9} {'core':>9} {'api':>9} {'core/naive':>10} {'api/naive':>9}"
+           f" | {'naive loop':>10} {'core batch':>10} {'api batch':>10} {'core b/naive':>12} {'api b/naive':>11}"
+           f" {'core b/loop':>11} {'api b/loop':>10}")
+    print(hdr)
+    print("-" * len(hdr))
+    for V, res in vsn.items():
+        for unit in ("step", "alpha+step"):
+            s, b = res["single"][unit], res["batched"][unit]
+            print(f"{V:>8} {unit:<11} {_fmt_t(s['naive']['best_s']):>9} {_fmt_t(s['core']['best_s']):>9} "
+                  f"{_fmt_t(s['api']['best_s']):>9} {s['core']['speed_vs_naive_best']:>9.2f}x "
+                  f"{s['api']['speed_vs_naive_best']:>8.2f}x | {_fmt_t(b['naive_loop']['best_s']):>10} "
+                  f"{_fmt_t(b['core_batched']['best_s']):>10} {_fmt_t(b['api_batched']['best_s']):>10} "
+                  f"{b['core_batched']['speed_vs_naive_best']:>11.2f}x {b['api_batched']['speed_vs_naive_best']:>10.2f}x "
+                  f"{b['core_batched']['speed_vs_own_loop_best']:>10.2f}x {b['api_batched']['speed_vs_own_loop_best']:>9.2f}x")
+    print()
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def _ints(s: str) -> list[int]:
@@ -521,6 +667,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="N for (c), dense and sparse (default 500,1000,2000,4000,8000; quick 500,1000,2000)")
     ap.add_argument("--sparse-only-sizes", type=_ints, default=None,
                     help="extra N for (c), sparse only (default 16000,32000,64000,128000; quick none)")
+    ap.add_argument("--naive-sizes", type=_ints, default=None,
+                    help="V for (d), public API vs core vs naive numpy (default 1000,32000,262144; quick 1000,32000)")
+    ap.add_argument("--naive-pool", type=int, default=None, help="contexts cycled through in (d) (default 32; quick 8)")
+    ap.add_argument("--naive-batch", type=int, default=None, help="rows per batched call in (d) (default 64; quick 16)")
+    ap.add_argument("--only-naive", action="store_true", help="run (d) only (skip (a)-(c))")
     ap.add_argument("--dense-overlap", type=float, default=0.75, help="|I|/N in (c) (default 0.75)")
     ap.add_argument("--repeats", type=int, default=None, help="repeats per measurement (default 7; quick 3)")
     ap.add_argument("--min-time", type=float, default=None, help="seconds per repeat (default 0.2; quick 0.05)")
@@ -535,6 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     batches = args.batches or ([16] if q else [16, 64, 256])
     sizes = args.sizes or ([500, 1000, 2000] if q else [500, 1000, 2000, 4000, 8000])
     sparse_only = args.sparse_only_sizes if args.sparse_only_sizes is not None else ([] if q else [16000, 32000, 64000, 128000])
+
+    naive_sizes = args.naive_sizes or ([1000, 32000] if q else [1000, 32000, 262144])
+    naive_pool = args.naive_pool or (8 if q else 32)
+    naive_batch = args.naive_batch or (16 if q else 64)
 
     machine = _machine.pin_one_core(args.cpu)
 
@@ -556,6 +711,22 @@ def main(argv: list[str] | None = None) -> int:
     })
 
     rng = np.random.default_rng(args.seed)
+    vsn = bench_vs_naive(naive_sizes, naive_pool, naive_batch, rng, repeats, min_time)
+    if args.only_naive:
+        machine["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        print(f"machine: {machine['cpu_model']}, os.cpu_count()={machine['cpu_count']}, pinned to CPU "
+              f"{machine.get('pinned')}; python {machine['python']}, numpy {machine['numpy']}; "
+              f"{repeats} repeats of >= {min_time} s" + ("   [QUICK run]" if q else ""))
+        print_vs_naive(vsn, naive_pool, naive_batch)
+        print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
+        if args.json is not None:
+            from simspec.io import write_json
+
+            write_json(args.json, {"quick": q, "vs_naive": {str(v): r for v, r in vsn.items()}, "machine": machine,
+                                   "setup": {"naive_sizes": naive_sizes, "pool": naive_pool, "batch": naive_batch,
+                                             "repeats": repeats, "min_time_s": min_time, "dtype": "float64"}})
+            print(f"wrote {args.json}")
+        return 0
     t0 = time.perf_counter()
     vm = make_vocab_pair(args.target_vocab, args.drafter_vocab, args.shared, rng)
     vm_build_s = time.perf_counter() - t0
@@ -583,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         "api_support_2d": support,
         "sanity": checks,
         "dense_vs_sparse": dvs,
+        "vs_naive": {str(v): r for v, r in vsn.items()},
         "machine": machine,
     }
 
@@ -678,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{s_['index_retained_bytes'] / 2**20:.1f} MiB alive for a {s_['index_bytes'] / 2**10:.0f} KiB index; "
               f"alpha dense {s_['alpha_dense']:.4f}, sparse {s_['alpha_sparse']:.4f}, "
               f"|diff| {abs(s_['alpha_dense'] - s_['alpha_sparse']):.4f} <= bound {s_['bound']:.4f}")
+    print()
+    print_vs_naive(vsn, naive_pool, naive_batch)
     print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
 
     if args.json is not None:

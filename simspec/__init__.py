@@ -20,22 +20,25 @@ from .reference import DSI_PAPER_TABLE
 from .errors import (
     InvalidParameterError,
     OptionalDependencyError,
+    ResourceLimitError,
     SimspecError,
     TraceFormatError,
     UnsupportedScenarioError,
 )
-from .des import Overheads, RunRecord, SimulationResult, simulate
-from .latency import AffineLatency, ConstantLatency, LatencyModel, StochasticLatency
+from .deployment import PAPER_SERVERS, Deployment, Overheads, dsi_lookahead_options
+from .des import simulate
+from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, StochasticLatency
+from .planner import LookaheadChoice, best_lookahead
 from .lookahead import HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
-from .records import AlgorithmResult, Comparison, Estimate
+from .records import AlgorithmResult, Comparison, Estimate, RunRecord, SimulationResult
 from .scenario import Scenario
 
 __version__ = "0.1.0"
 
 #: Public names by section; the API reference is built from these groups.
 API_SECTIONS = {
-    "Scenarios": ["Scenario"],
-    "Latency models": ["LatencyModel", "ConstantLatency", "AffineLatency", "StochasticLatency"],
+    "Scenarios": ["Scenario", "Deployment", "Overheads", "PAPER_SERVERS"],
+    "Latency models": ["LatencyModel", "LatencyBase", "ConstantLatency", "AffineLatency", "StochasticLatency"],
     "Acceptance processes": [
         "AcceptanceProcess",
         "AcceptanceDraw",
@@ -45,7 +48,8 @@ API_SECTIONS = {
         "TraceAcceptance",
     ],
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "OracleLookahead"],
-    "Engines": ["compare", "theory", "simulate", "Overheads"],
+    "Engines": ["compare", "theory", "simulate"],
+    "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
     "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],
     "Exceptions": [
@@ -54,6 +58,7 @@ API_SECTIONS = {
         "TraceFormatError",
         "UnsupportedScenarioError",
         "OptionalDependencyError",
+        "ResourceLimitError",
     ],
 }
 

@@ -31,7 +31,7 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ._checks import int_at_least, probability, probability_array
+from ._checks import MAX_DRAW_BYTES, MAX_TRACE_POSITIONS, check_work, int_at_least, probability, probability_array
 from .errors import InvalidParameterError, TraceFormatError
 
 __all__ = [
@@ -44,12 +44,23 @@ __all__ = [
 ]
 
 
+def _clip(line: str, width: int = 60) -> str:
+    """A line short enough to quote in an error message."""
+    return line if len(line) <= width else line[:width] + "..."
+
+
 @dataclass(frozen=True)
 class AcceptanceDraw:
-    """Outcomes ``accepted`` (bool, ``(reps, n_positions)``) and named per-position signals."""
+    """Outcomes ``accepted`` (bool, ``(reps, n_positions)``) and named per-position signals.
+
+    ``units`` labels each row with the independent unit it came from (the trace
+    a replay picked); ``None``: every row is independent.  Confidence intervals
+    count units, not rows.
+    """
 
     accepted: np.ndarray
     signals: Mapping[str, np.ndarray] = field(default_factory=dict)
+    units: np.ndarray | None = None
 
 
 @runtime_checkable
@@ -69,8 +80,24 @@ class AcceptanceProcess(Protocol):
     def sample(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> np.ndarray: ...
 
 
-def _check_shape(n_positions: int, reps: int) -> tuple[int, int]:
-    return (int_at_least("n_positions", n_positions, 1), int_at_least("reps", reps, 1))
+def _check_shape(n_positions: int, reps: int, bytes_per_position: float = 17.0,
+                 fixed_bytes: float = 0.0) -> tuple[int, int]:
+    """``(n_positions, reps)`` checked: integers >= 1 whose draw fits in :data:`~simspec._checks.MAX_DRAW_BYTES`.
+
+    ``bytes_per_position``: what one ``(rep, position)`` cell of the draw holds at
+    its peak (uniforms, outcomes, signals); ``fixed_bytes``: memory that does not
+    grow with ``reps`` (a trace table).
+    """
+    n, r = int_at_least("n_positions", n_positions, 1), int_at_least("reps", reps, 1)
+    fit = int((MAX_DRAW_BYTES - fixed_bytes) // (bytes_per_position * n))
+    check_work(
+        f"an acceptance draw of reps × n_positions ({r} × {n})", bytes_per_position * r * n + fixed_bytes,
+        MAX_DRAW_BYTES,
+        (f"draw at most {fit} replications per call and combine the draws (compare and simulate chunk them)"
+         if fit >= 1 else f"ask for at most {int(MAX_DRAW_BYTES // (2 * bytes_per_position))} positions (tokens)"),
+        unit="bytes",
+    )
+    return n, r
 
 
 class _Base:
@@ -103,7 +130,7 @@ class IIDAcceptance(_Base):
         return self.rate
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
-        n, r = _check_shape(n_positions, reps)
+        n, r = _check_shape(n_positions, reps, 8 + 1 + 8)  # uniforms, outcomes, the alpha signal
         accepted = rng.random((r, n)) < self.rate
         return AcceptanceDraw(accepted, {"alpha": np.full((r, n), self.rate)})
 
@@ -146,7 +173,7 @@ class ScheduleAcceptance(_Base):
         return arr[:n_positions]
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
-        n, r = _check_shape(n_positions, reps)
+        n, r = _check_shape(n_positions, reps, 8 + 1, 8.0 * n_positions)  # uniforms, outcomes; one alpha row
         alpha = np.broadcast_to(self.alpha(n), (r, n))
         return AcceptanceDraw(rng.random((r, n)) < alpha, {"alpha": alpha})
 
@@ -182,21 +209,35 @@ class MarkovAcceptance(_Base):
 
     @classmethod
     def from_mean(
-        cls, mean: float, burstiness: float, alpha_easy: float = 0.95, alpha_hard: float = 0.2
+        cls, mean: float, burstiness: float, alpha_easy: float | None = None, alpha_hard: float | None = None
     ) -> "MarkovAcceptance":
-        """The chain with stationary acceptance ``mean`` and state autocorrelation ``burstiness``."""
+        """The chain with stationary acceptance ``mean`` and state autocorrelation ``burstiness``.
+
+        The state acceptances default to ``alpha_easy = max(0.95, (1 + mean)/2)`` and
+        ``alpha_hard = min(0.2, mean/2)``: 0.95 and 0.2 for every mean in ``[0.4, 0.9]``, and
+        strictly on either side of any mean in ``(0, 1)``, so every such mean can be bursty.  A
+        mean of 0 or 1 is deterministic (every draft rejected, or every one accepted): both
+        states then accept with that probability and ``burstiness`` changes nothing.  Given
+        explicitly, ``alpha_hard ≤ mean ≤ alpha_easy`` must hold.
+        """
         mean = probability("mean", mean)
         lam = probability("burstiness", burstiness)
         if lam >= 1:
             raise InvalidParameterError("burstiness must be < 1 (at 1 the hidden state never changes)")
-        lo, hi = sorted((alpha_hard, alpha_easy))
-        if not (lo <= mean <= hi) or lo == hi:
+        if alpha_easy is None and alpha_hard is None and mean in (0.0, 1.0):
+            return cls(mean, mean, (1 - lam) / 2, (1 - lam) / 2)
+        easy = max(0.95, (1 + mean) / 2) if alpha_easy is None else probability("alpha_easy", alpha_easy)
+        hard = min(0.2, mean / 2) if alpha_hard is None else probability("alpha_hard", alpha_hard)
+        if easy == hard == mean:  # one state in effect: i.i.d. at the mean
+            return cls(easy, hard, (1 - lam) / 2, (1 - lam) / 2)
+        if not hard <= mean <= easy or hard == easy:
             raise InvalidParameterError(
-                f"mean {mean} must lie between alpha_hard={alpha_hard} and alpha_easy={alpha_easy}; "
-                "widen the two state acceptances"
+                f"mean {mean:g} must lie between alpha_hard={hard:g} and alpha_easy={easy:g}, with "
+                "alpha_hard < alpha_easy; pass state acceptances that bracket the mean, or leave them "
+                "out to derive them from it"
             )
-        pi_easy = (mean - alpha_hard) / (alpha_easy - alpha_hard)
-        return cls(alpha_easy, alpha_hard, (1 - lam) * (1 - pi_easy), (1 - lam) * pi_easy)
+        pi_easy = (mean - hard) / (easy - hard)
+        return cls(easy, hard, (1 - lam) * (1 - pi_easy), (1 - lam) * pi_easy)
 
     @property
     def stationary_easy(self) -> float:
@@ -220,7 +261,7 @@ class MarkovAcceptance(_Base):
         return None
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
-        n, r = _check_shape(n_positions, reps)
+        n, r = _check_shape(n_positions, reps, 8 + 8 + 1 + 8 + 1)  # two uniforms, states, alpha, outcomes
         u_state = rng.random((r, n))
         u_accept = rng.random((r, n))
         easy = np.empty((r, n), dtype=bool)
@@ -239,7 +280,9 @@ class TraceAcceptance(_Base):
     """Replay of recorded outcomes, e.g. from a real drafter/target pair.
 
     Each replication picks one trace uniformly at random (a bootstrap over
-    recorded prompts).  A trace shorter than the positions asked for is an error
+    recorded prompts).  The traces, not the replications, are the independent
+    units: a draw labels each row with its trace (``AcceptanceDraw.units``) and
+    every interval simspec reports counts traces.  A trace shorter than the positions asked for is an error
     unless ``wrap=True``, which repeats it.
     """
 
@@ -279,11 +322,16 @@ class TraceAcceptance(_Base):
         if len(runs) and np.ndim(runs[0]) == 0:
             runs = [runs]  # type: ignore[list-item]
         traces = []
+        total = 0
         for i, trace_runs in enumerate(runs):
             out: list[bool] = []
             for n in trace_runs:
                 if isinstance(n, bool) or int(n) != n or n < 0:
                     raise InvalidParameterError(f"run lengths must be integers >= 0; trace {i} has {n!r}")
+                total += int(n) + 1
+                check_work("the positions these run lengths expand to", total, MAX_TRACE_POSITIONS,
+                           f"trace {i} has a run of {int(n)}; record at most {MAX_TRACE_POSITIONS} positions in all",
+                           unit="positions")
                 out.extend([True] * int(n))
                 out.append(False)
             traces.append(tuple(out))
@@ -298,23 +346,42 @@ class TraceAcceptance(_Base):
         Blank lines and lines starting with ``#`` are skipped.
         """
         traces: list[tuple[bool, ...]] = []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                line = raw.strip()
+        total = 0  # positions so far: a line like 'runs: 99999999999' must not exhaust memory
+        with open(path, "rb") as fh:  # bytes, decoded line by line, so that an error names its line
+            for lineno, raw_bytes in enumerate(fh, start=1):
+                try:
+                    raw = raw_bytes.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise TraceFormatError(
+                        f"{path}:{lineno}: not UTF-8 text (byte {exc.start} of the line is {raw_bytes[exc.start]:#04x}); "
+                        "a trace file is text, one trace a line: 0/1 outcomes or 'runs: n1 n2 ...'"
+                    ) from None
+                line = raw.strip().lstrip("\ufeff") if lineno == 1 else raw.strip()
                 if not line or line.startswith("#"):
                     continue
                 if line.startswith("runs:"):
                     fields = line[5:].split()
-                    if not fields or not all(f.isdigit() for f in fields):
+                    if not fields or not all(f.isascii() and f.isdigit() for f in fields):
                         raise TraceFormatError(
-                            f"{path}:{lineno}: 'runs:' must be followed by integers >= 0, got {line!r}"
+                            f"{path}:{lineno}: 'runs:' must be followed by integers >= 0, got {_clip(line)!r}"
                         )
-                    traces.extend(cls.from_run_lengths([int(f) for f in fields]).traces)
+                    runs = [int(f) for f in fields]
+                    total += sum(runs) + len(runs)
                 else:
                     if set(line) - {"0", "1"}:
                         raise TraceFormatError(
-                            f"{path}:{lineno}: expected a string of 0/1 outcomes or 'runs: n1 n2 ...', got {line!r}"
+                            f"{path}:{lineno}: expected a string of 0/1 outcomes or 'runs: n1 n2 ...', got {_clip(line)!r}"
                         )
+                    total += len(line)
+                if total > MAX_TRACE_POSITIONS:
+                    raise TraceFormatError(
+                        f"{path}:{lineno}: the traces so far hold {total:.3g} positions, more than the limit of "
+                        f"{MAX_TRACE_POSITIONS:.3g} (memory); a run length is a count of accepted drafts, so "
+                        "check this line, or split the file"
+                    )
+                if line.startswith("runs:"):
+                    traces.extend(cls.from_run_lengths(runs).traces)
+                else:
                     traces.append(tuple(ch == "1" for ch in line))
         if not traces:
             raise TraceFormatError(f"{path}: no traces found (every line was blank or a comment)")
@@ -330,7 +397,7 @@ class TraceAcceptance(_Base):
         return None
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
-        n, r = _check_shape(n_positions, reps)
+        n, r = _check_shape(n_positions, reps, 1, float(len(self.traces)) * n_positions)  # picked rows; the table
         short = [i for i, t in enumerate(self.traces) if len(t) < n]
         if short and not self.wrap:
             raise InvalidParameterError(
@@ -340,4 +407,4 @@ class TraceAcceptance(_Base):
         table = np.stack([np.resize(np.asarray(t, dtype=bool), n) for t in self.traces])
         pick = rng.integers(0, len(self.traces), size=r)
         accepted = table[pick]
-        return AcceptanceDraw(accepted, {})
+        return AcceptanceDraw(accepted, {}, units=pick)

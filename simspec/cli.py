@@ -40,6 +40,10 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--burstiness", type=float, default=None, metavar="B",
                    help="make acceptance bursty: a two-state (easy/hard) Markov process with mean A and state "
                         "autocorrelation B in [0, 1) (compare: needs --method montecarlo)")
+    g.add_argument("--easy-acceptance", type=float, default=None, metavar="P",
+                   help="with --burstiness: acceptance in the easy state (default max(0.95, (1+A)/2))")
+    g.add_argument("--hard-acceptance", type=float, default=None, metavar="P",
+                   help="with --burstiness: acceptance in the hard state (default min(0.2, A/2))")
     g.add_argument("--acceptance-trace", dest="acceptance_trace", default=None, metavar="FILE",
                    help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
                         "'runs: n1 n2 ...'); replaces --acceptance (compare: needs --method montecarlo)")
@@ -51,7 +55,8 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--k-max", type=int, default=200, metavar="K",
                    help="largest lookahead 'best' may pick (default 200)")
     g.add_argument("--servers", type=int, default=None, metavar="N",
-                   help="target servers DSI may use (default: as many as it needs so that no verification waits)")
+                   help="target instances DSI may use in all, the non-SI chain's included when it runs (default: as "
+                        "many as it needs so that no verification waits)")
     g.add_argument("--tokens", type=int, default=1000, metavar="S", help="tokens to generate (default 1000)")
     g.add_argument("--target-ttft-ms", type=float, default=0.0, metavar="MS",
                    help="target's prefill time (time to first token), added to end-to-end latency (default 0)")
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=("theory", "montecarlo"), default="theory",
                    help="theory: closed forms (exact, i.i.d. acceptance, S -> infinity); montecarlo: paired "
                         "simulation of finite S with 95%% confidence intervals (default theory)")
-    p.add_argument("--reps", type=int, default=200, metavar="R", help="Monte Carlo replications (default 200)")
+    p.add_argument("--replications", "--reps", dest="replications", type=int, default=200, metavar="R",
+                   help="Monte Carlo replications (default 200; --reps is the old name)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -109,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the first replication's event log as JSON lines")
     m.add_argument("--gantt", default=None, metavar="FILE",
                    help="draw the first replication as a Gantt chart of drafter and servers (PNG)")
+    m.add_argument("--gantt-window", default=None, metavar="START:END",
+                   help="with --gantt: the stretch of virtual time to draw, in ms (either end may be left out); "
+                        "default: the whole run, or its first 40 verifications when it is longer")
     m.add_argument("--progress", action="store_true", help="draw a progress bar on stderr")
 
     h = sub.add_parser("heatmap", help="the DSI paper's four-panel speedup heatmap (CSV + PNG)",
@@ -118,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "repository grid, k<=20, 7 servers, S=1000, 5 repeats (Monte Carlo) (default paper)")
     h.add_argument("--out", default="simspec-heatmap", metavar="DIR", help="output folder (default ./simspec-heatmap)")
     h.add_argument("--seed", type=int, default=0, metavar="X", help="random seed for --protocol repo (default 0)")
-    h.add_argument("--no-png", action="store_true", help="write the CSV only")
+    h.add_argument("--no-png", action="store_true", help="write the CSV (and its JSON metadata) only")
+    h.add_argument("--mark", default=None, metavar="C,A",
+                   help="mark your own drafter/target latency ratio C and acceptance A on every panel")
 
     v = sub.add_parser("vocab", help="token-level verification: acceptance, losslessness and cost of a verifier",
                        description="Run a verifier on a synthetic drafter/target pair (one character process, two "
@@ -145,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the DSI paper's real-model table through simspec, plus the heatmap",
                        description="Published DSI-vs-SI speedups of ten model pairs beside simspec's, and the "
                                    "paper-protocol heatmap.")
-    d.add_argument("--out", default="simspec-demo", metavar="DIR", help="output folder (default ./simspec-demo)")
+    d.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder for the heatmap files (default: simspec-demo in the system's temporary "
+                        "folder, so that a demo run leaves nothing in the current folder)")
     d.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
-    d.add_argument("--reps", type=int, default=400, metavar="R",
+    d.add_argument("--replications", "--reps", dest="replications", type=int, default=400, metavar="R",
                    help="Monte Carlo replications per model pair (default 400)")
     d.add_argument("--json", action="store_true", help="print the table (and the files written) as JSON")
     return parser
@@ -171,6 +184,8 @@ def _check_flags(args) -> None:
                         ("--verify-ms-per-token", args.verify_ms_per_token)):
         if not (value >= 0 and math.isfinite(value)):
             raise SimspecError(f"{flag} must be a time in ms >= 0, got {value:g}")
+    if (args.easy_acceptance is not None or args.hard_acceptance is not None) and args.burstiness is None:
+        raise SimspecError("--easy-acceptance and --hard-acceptance shape bursty acceptance: add --burstiness B")
     if args.acceptance_trace and args.acceptance is not None:
         raise SimspecError("give either --acceptance or --acceptance-trace, not both")
     if args.acceptance_trace:
@@ -184,8 +199,8 @@ def _check_flags(args) -> None:
         if not (value >= 0 and math.isfinite(value)):
             raise SimspecError(f"--{flag.replace('_', '-')} must be >= 0, got {value:g}")
     for flag, value, low in (("--tokens", args.tokens, 1), ("--k-max", args.k_max, 1),
-                             ("--servers", args.servers, 1), ("--reps", getattr(args, "reps", 2), 2),
-                             ("--replications", getattr(args, "replications", 1), 1),
+                             ("--servers", args.servers, 1), ("--replications", getattr(args, "replications", 2),
+                                                                          2 if args.command == "compare" else 1),
                              ("--workers", getattr(args, "workers", 1), 1)):
         if value is not None and value < low:
             raise SimspecError(f"{flag} must be an integer >= {low}, got {value}")
@@ -195,16 +210,37 @@ def _check_flags(args) -> None:
             raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {k}")
 
 
+def _bursty(args, markov):
+    """``--burstiness`` (with ``--easy-acceptance``/``--hard-acceptance``): errors name the flags."""
+    if not 0.0 <= args.burstiness < 1.0:
+        raise SimspecError(f"--burstiness must be in [0, 1), got {args.burstiness:g}")
+    easy, hard = args.easy_acceptance, args.hard_acceptance
+    for flag, value in (("--easy-acceptance", easy), ("--hard-acceptance", hard)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise SimspecError(f"{flag} must be a probability in [0, 1], got {value:g}")
+    try:
+        return markov.from_mean(args.acceptance, args.burstiness, easy, hard)
+    except ValueError:
+        a = args.acceptance
+        hard = min(0.2, a / 2) if hard is None else hard
+        easy = max(0.95, (1 + a) / 2) if easy is None else easy
+        raise SimspecError(
+            f"--acceptance {a:g} must lie between --hard-acceptance ({hard:g}) and --easy-acceptance ({easy:g}), "
+            "which must differ; change them, or drop both to derive them from --acceptance"
+        ) from None
+
+
 def _scenario(args):
     _check_flags(args)
     from .acceptance import IIDAcceptance, MarkovAcceptance, TraceAcceptance
+    from .deployment import Deployment, Overheads
     from .latency import AffineLatency, ConstantLatency
     from .scenario import Scenario
 
     if args.acceptance_trace:
         acc = TraceAcceptance.from_file(args.acceptance_trace, wrap=args.wrap)
     elif args.burstiness is not None:
-        acc = MarkovAcceptance.from_mean(args.acceptance, args.burstiness)
+        acc = _bursty(args, MarkovAcceptance)
     else:
         acc = IIDAcceptance(args.acceptance)
     if args.verify_ms_per_token:
@@ -217,8 +253,11 @@ def _scenario(args):
         from .latency import StochasticLatency
 
         target, drafter = StochasticLatency(target, cv), StochasticLatency(drafter, cv)
-    return Scenario(target, drafter, acc,
-                    lookahead=_lookahead(args.lookahead), servers=args.servers, tokens=args.tokens, k_max=args.k_max)
+    deployment = Deployment(servers=args.servers, chain=not args.no_chain, queue=getattr(args, "queue", "fifo"),
+                            overheads=Overheads(getattr(args, "message_ms", 0.0), getattr(args, "sync_ms", 0.0),
+                                                getattr(args, "startup_ms", 0.0)))
+    return Scenario(target, drafter, acc, lookahead=_lookahead(args.lookahead), tokens=args.tokens,
+                    k_max=args.k_max, deployment=deployment)
 
 
 def _fmt(x) -> str:
@@ -250,49 +289,39 @@ def _num(x: float, digits: int = 4) -> str:
 def _cmd_compare(args) -> int:
     from .compare import compare
 
-    cmp = compare(_scenario(args), args.method, reps=args.reps, rng=args.seed, chain=not args.no_chain)
+    cmp = compare(_scenario(args), args.method, replications=args.replications, rng=args.seed)
     if args.json:
-        print(json.dumps(cmp.to_dict(), allow_nan=False, default=lambda o: None if isinstance(o, float) and math.isnan(o) else o))
+        print(json.dumps(cmp.to_dict(), allow_nan=False, default=_json_default))
         return 0
-    sc = cmp.scenario
-    print(f"scenario: target {sc['target_tpot_ms']:g} ms/token, drafter {sc['drafter_tpot_ms']:g} ms/token "
-          f"(c = {sc['c']:.4g}), acceptance {sc['acceptance']}, S = {sc['tokens']} tokens, method {args.method}")
-    rows = [
-        ("latency per token (ms)", "latency_per_token_ms"),
-        ("end-to-end latency (ms)", "latency_ms"),
-        ("lookahead", "lookahead"),
-        ("target servers", "target_servers"),
-        ("target forwards", "target_forwards"),
-        ("  of which wasted", "target_forwards_wasted"),
-        ("drafter forwards", "drafter_forwards"),
-        ("GPU-seconds per token", "gpu_seconds_per_token"),
-    ]
-    algs = (cmp.nonsi, cmp.si, cmp.dsi)
-    width = 24
-    print(f"{'':<26}" + "".join(f"{name:>{width}}" for name in ("non-SI", "SI", "DSI")))
-    for label, attr in rows:
-        print(f"{label:<26}" + "".join(f"{_fmt(getattr(r, attr)):>{width}}" for r in algs))
-    print("speedups:")
-    labels = {"si_vs_nonsi": "SI vs non-SI", "dsi_vs_si": "DSI vs SI", "dsi_vs_nonsi": "DSI vs non-SI",
-              "dsi_vs_baseline": "DSI vs faster of SI, non-SI"}
-    for key, label in labels.items():
-        print(f"  {label:<28} {_fmt(cmp.speedup[key])}x")
-    if args.method == "theory":
-        print("(closed forms, S -> infinity; DSI assumes no verification waits for a server)")
-    else:
-        print(f"(paired Monte Carlo, {args.reps} replications, seed {args.seed}; ± is the 95% CI half-width)")
+    print(cmp)
+    if args.method == "montecarlo":
+        print(f"(paired Monte Carlo, seed {args.seed})")
     return 0
 
 
+def _window(value: str | None) -> tuple[float | None, float | None] | None:
+    """``--gantt-window START:END`` in ms; either end may be empty."""
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(x) if x.strip() else None for x in value.split(":"))
+    except ValueError:
+        raise SimspecError(f"--gantt-window must be START:END in ms (e.g. 0:500 or 1000:), got {value!r}") from None
+    if (lo is not None and lo < 0) or (lo is not None and hi is not None and not hi > lo):
+        raise SimspecError(f"--gantt-window must have 0 <= START < END, got {value!r}")
+    return lo, hi
+
+
 def _cmd_simulate(args) -> int:
-    from .des import Overheads, simulate
+    from .des import simulate
     from .des.trace import write_jsonl
 
     scenario = _scenario(args)
-    overheads = Overheads(args.message_ms, args.sync_ms, args.startup_ms)
+    window = _window(args.gantt_window)
+    if window is not None and not args.gantt:
+        raise SimspecError("--gantt-window needs --gantt FILE")
     want_events = bool(args.trace or args.gantt)
-    kwargs = dict(replications=args.replications, rng=args.seed, queue=args.queue, chain=not args.no_chain,
-                  overheads=overheads, progress=args.progress, trace=want_events)
+    kwargs = dict(replications=args.replications, rng=args.seed, progress=args.progress, trace=want_events)
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -308,35 +337,13 @@ def _cmd_simulate(args) -> int:
         r0 = res.runs[0]
         title = (f"{args.algorithm.upper()}: lookahead {r0.lookahead}, servers {r0.servers or 'unlimited'}, "
                  f"c = {scenario.c:.3g}, acceptance {scenario.acceptance.mean:.3g} — replication 1")
-        save_figure(gantt_figure(res.events, title), args.gantt)
+        save_figure(gantt_figure(res.events, title, window=window), args.gantt)
     if args.json:
         print(json.dumps(res.to_dict(), default=_json_default))
         return 0
-    r0 = res.runs[0]
-    name = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI"}[args.algorithm]
-    setup = "" if args.algorithm == "nonsi" else f", lookahead {r0.lookahead}"
-    if args.algorithm == "dsi":
-        setup += (f", servers {r0.servers or 'unlimited'}, queue {args.queue}"
-                  f"{', no chain' if args.no_chain else ''}")
+    print(res)
     jitter = f", latency jitter cv {args.latency_cv:g}" if args.latency_cv else ""
-    print(f"{name} on simulated servers: target {scenario.target.tpot_ms:g} ms, drafter "
-          f"{scenario.drafter.tpot_ms:g} ms (c = {scenario.c:.4g}){jitter}, acceptance {scenario.acceptance!r}, "
-          f"S = {scenario.tokens}{setup}")
-    rows = [
-        ("latency per token (ms)", "latency_per_token_ms"), ("end-to-end latency (ms)", "latency_ms"),
-        ("time to first token (ms)", "ttft_ms"), ("tokens per verification", "tokens_per_verification"),
-        ("target forwards", "target_forwards"), ("  of which wasted", "target_forwards_wasted"),
-        ("drafter forwards", "drafter_forwards"), ("GPU-seconds", "gpu_seconds"),
-        ("GPU-seconds per token", "gpu_seconds_per_token"),
-        ("peak servers busy", "peak_servers_busy"), ("mean servers busy", "mean_servers_busy"),
-        ("tasks that queued", "tasks_queued"), ("queueing delay (ms)", "queueing_delay_ms"),
-    ]
-    for label, metric in rows:
-        print(f"  {label:<28} {_fmt(res.estimate(metric))}")
-    if args.replications > 1:
-        print(f"({args.replications} replications, seed {args.seed}; ± is the 95% CI half-width)")
-    else:
-        print(f"(one replication, seed {args.seed}: no confidence interval; use --replications)")
+    print(f"(seed {args.seed}{jitter})")
     for path in (args.trace, args.gantt):
         if path:
             print(f"wrote {path}")
@@ -412,9 +419,11 @@ def _cmd_heatmap(args) -> int:
     from .heatmap import heatmap
 
     t0 = time.perf_counter()
+    mark = _mark(args.mark)
     kwargs = {"rng": args.seed} if args.protocol == "repo" else {}
     hm = heatmap(args.protocol, **kwargs)
-    paths = hm.write(args.out, png=not args.no_png)
+    command = f"simspec heatmap --protocol {args.protocol}" + (f" --seed {args.seed}" if args.protocol == "repo" else "")
+    paths = hm.write(args.out, png=not args.no_png, command=command, mark=mark)
     d = hm.speedup["dsi_vs_baseline"]
     print(f"{args.protocol} protocol: {hm.a.size * hm.c.size} cells in {time.perf_counter() - t0:.2f} s; "
           f"DSI vs faster of SI/non-SI: max {d.max():.2f}x, min {d.min():.2f}x; DSI vs SI max "
@@ -427,15 +436,32 @@ def _cmd_heatmap(args) -> int:
     return 0
 
 
+def _mark(value: str | None) -> tuple[float, float] | None:
+    """``--mark C,A``: a point to mark on the heatmap."""
+    if value is None:
+        return None
+    try:
+        c, a = (float(x) for x in value.split(","))
+    except ValueError:
+        raise SimspecError(f"--mark must be two numbers C,A (e.g. 0.1,0.8), got {value!r}") from None
+    if not (c > 0 and math.isfinite(c)) or not 0.0 <= a <= 1.0:
+        raise SimspecError(f"--mark needs a latency ratio C > 0 and an acceptance A in [0, 1], got {value!r}")
+    return c, a
+
+
 def _cmd_demo(args) -> int:
     from .demo import dsi_paper_table, format_table
     from .heatmap import paper_heatmap
 
-    if args.reps < 2:
-        raise SimspecError(f"--reps must be an integer >= 2, got {args.reps}")
-    rows = dsi_paper_table(rng=args.seed, reps=args.reps)
+    if args.replications < 2:
+        raise SimspecError(f"--replications must be an integer >= 2, got {args.replications}")
+    rows = dsi_paper_table(rng=args.seed, reps=args.replications)
     hm = paper_heatmap()
-    paths = hm.write(args.out)
+    if args.out is None:
+        import tempfile
+
+        args.out = str(Path(tempfile.gettempdir()) / "simspec-demo")
+    paths = hm.write(args.out, command="simspec demo")
     if args.json:
         print(json.dumps({"rows": [r.to_dict() for r in rows], "files": [str(p) for p in paths]}))
     else:

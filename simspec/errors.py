@@ -17,6 +17,7 @@ __all__ = [
     "OptionalDependencyError",
     "DistributionError",
     "VocabularyError",
+    "ResourceLimitError",
 ]
 
 
@@ -49,3 +50,12 @@ class DistributionError(InvalidParameterError):
 
 class VocabularyError(InvalidParameterError):
     """Vocabularies or the maps between them are inconsistent (empty intersection, mismatched maps, ...)."""
+
+
+class ResourceLimitError(SimspecError, ValueError):
+    """The work asked for would not finish in reasonable memory or time.
+
+    Raised before any of it starts (not after minutes of swapping); the message
+    names the argument or flag, the estimate, the limit and a value that works.
+    The limits are generous for real use and are listed in ``simspec._checks``.
+    """

@@ -16,8 +16,22 @@ All times are in milliseconds.  ``forward`` is vectorised over ``n_new``.
 >>> AffineLatency(tpot_ms=30.0, per_extra_token_ms=0.5).forward(n_new=[1, 6])
 array([30. , 32.5])
 
-A measured profile (a table over ``n_new`` and ``context_len``) will implement
-the same :class:`LatencyModel` protocol.
+Every model declares whether it is ``deterministic`` and how to ``sample`` one
+realised forward time; :class:`LatencyBase` supplies both for a deterministic
+model, so a user-defined model needs only ``tpot_ms``, ``ttft_ms``,
+``context_dependent`` and ``forward``:
+
+>>> class Measured(LatencyBase):
+...     tpot_ms, ttft_ms, context_dependent = 25.0, 0.0, False
+...     def forward(self, n_new=1, context_len=0, phase="decode"):
+...         return 25.0 + 2.0 * (np.asarray(n_new) - 1)
+>>> m = Measured()
+>>> isinstance(m, LatencyModel), is_deterministic(m), sample_latency(m, np.random.default_rng(0), 3)
+(True, True, 29.0)
+
+A model that samples declares ``deterministic = False``; the engines call
+:func:`sample_latency` and :func:`is_deterministic` and nothing else, so every
+engine treats a model the same way.
 """
 
 from __future__ import annotations
@@ -27,10 +41,19 @@ from typing import Literal, Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from ._checks import finite_nonneg, positive
+from ._checks import MAX_LATENCY_CV, finite_nonneg, positive
 from .errors import InvalidParameterError
 
-__all__ = ["LatencyModel", "ConstantLatency", "AffineLatency", "StochasticLatency", "Phase", "sample_latency"]
+__all__ = [
+    "LatencyModel",
+    "LatencyBase",
+    "ConstantLatency",
+    "AffineLatency",
+    "StochasticLatency",
+    "Phase",
+    "sample_latency",
+    "is_deterministic",
+]
 
 Phase = Literal["prefill", "decode"]
 ArrayLike = Union[int, float, np.ndarray, list]
@@ -38,7 +61,12 @@ ArrayLike = Union[int, float, np.ndarray, list]
 
 @runtime_checkable
 class LatencyModel(Protocol):
-    """What every latency model answers (constant, affine, measured profiles)."""
+    """What every latency model answers (constant, affine, stochastic, measured profiles).
+
+    ``deterministic`` says whether ``sample`` always returns ``forward`` (the
+    closed forms and the Monte Carlo need deterministic models); ``sample``
+    draws one realised forward time with the generator it is given.
+    """
 
     @property
     def tpot_ms(self) -> float:
@@ -52,21 +80,52 @@ class LatencyModel(Protocol):
     def context_dependent(self) -> bool:
         """Whether ``forward`` depends on ``context_len`` (the Monte Carlo needs False)."""
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether every forward of the same shape takes the same time (``sample == forward``)."""
+
     def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
         """Latency in ms of one forward processing ``n_new`` new tokens (its mean, if stochastic)."""
+
+    def sample(self, rng: np.random.Generator, n_new: ArrayLike = 1, context_len: int = 0,
+               phase: Phase = "decode"):
+        """One realised forward time in ms (``forward`` itself for a deterministic model)."""
+
+
+class LatencyBase:
+    """Mix-in for deterministic latency models: ``deterministic = True`` and ``sample = forward``."""
+
+    deterministic = True
+
+    def sample(self, rng: np.random.Generator, n_new: ArrayLike = 1, context_len: int = 0,
+               phase: Phase = "decode"):
+        return self.forward(n_new, context_len, phase)  # type: ignore[attr-defined]
+
+
+def is_deterministic(model: LatencyModel) -> bool:
+    """The one rule every engine uses: a model is deterministic iff it says so."""
+    return bool(model.deterministic)
 
 
 def sample_latency(model: LatencyModel, rng: np.random.Generator, n_new=1, context_len: int = 0,
                    phase: Phase = "decode") -> float:
-    """One realised forward time: ``model.sample`` if the model is stochastic, else ``forward``."""
-    sample = getattr(model, "sample", None)
-    if sample is None:
+    """One realised forward time: ``forward`` for a deterministic model, else ``model.sample``."""
+    if model.deterministic:
         return float(model.forward(n_new, context_len, phase))
-    return float(sample(rng, n_new, context_len, phase))
+    return float(model.sample(rng, n_new, context_len, phase))
 
 
-def is_deterministic(model: LatencyModel) -> bool:
-    return bool(getattr(model, "deterministic", True))
+def check_latency_model(name: str, model) -> LatencyModel:
+    """``model`` if it implements :class:`LatencyModel`, else an error that says what is missing."""
+    if isinstance(model, LatencyModel):
+        return model
+    missing = [m for m in ("tpot_ms", "ttft_ms", "context_dependent", "deterministic", "forward", "sample")
+               if not hasattr(model, m)]
+    hint = (f"; it lacks {', '.join(missing)} — subclass simspec.LatencyBase for a deterministic model, or "
+            "declare `deterministic` and `sample(rng, n_new, context_len, phase)` for a random one") if missing else ""
+    raise InvalidParameterError(
+        f"{name} must be a latency model (e.g. ConstantLatency(tpot_ms=...)), got {model!r}{hint}"
+    )
 
 
 def _check_n_new(n_new: ArrayLike) -> np.ndarray:
@@ -77,7 +136,7 @@ def _check_n_new(n_new: ArrayLike) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ConstantLatency:
+class ConstantLatency(LatencyBase):
     """Constant time per phase: every decode forward costs ``tpot_ms``, whatever its width.
 
     This is the model of the SI and DSI papers: verifying ``k`` drafts costs the
@@ -105,7 +164,7 @@ class ConstantLatency:
 
 
 @dataclass(frozen=True)
-class AffineLatency:
+class AffineLatency(LatencyBase):
     """Decode time affine in the forward's width: ``T(n) = tpot + per_extra_token·(n − 1)``.
 
     Fits measured verification costs ``T(1) < T(k+1) < (k+1)·T(1)``.
@@ -162,9 +221,15 @@ class StochasticLatency:
     cv: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base, LatencyModel):
-            raise InvalidParameterError(f"base must be a latency model, got {self.base!r}")
+        check_latency_model("base", self.base)
         object.__setattr__(self, "cv", finite_nonneg("cv", self.cv, "cv is the standard deviation / mean"))
+        if self.cv > MAX_LATENCY_CV:
+            raise InvalidParameterError(
+                f"cv must be <= {MAX_LATENCY_CV:g}, got {self.cv:g}: a log-normal with this cv has its median at "
+                f"{1 / np.sqrt(1 + self.cv**2):.2g} of the mean, so almost every forward takes nearly no time and "
+                "the mean rests on rare huge ones that a run of finite length does not draw (it would report "
+                "latencies far below the mean); measured GPU forwards vary with cv well below 1"
+            )
 
     @property
     def tpot_ms(self) -> float:
@@ -186,7 +251,7 @@ class StochasticLatency:
         return self.base.forward(n_new, context_len, phase)
 
     def sample(self, rng: np.random.Generator, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
-        mean = self.base.forward(n_new, context_len, phase)
+        mean = self.base.sample(rng, n_new, context_len, phase)
         if self.cv == 0:
             return mean
         s2 = np.log1p(self.cv**2)

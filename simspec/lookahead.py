@@ -30,8 +30,10 @@ from typing import Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from ._checks import int_at_least
+from .errors import InvalidParameterError
 
 __all__ = [
+    "checked_proposal",
     "RoundView",
     "LookaheadPolicy",
     "StaticLookahead",
@@ -56,6 +58,40 @@ class RoundView:
     rows: np.ndarray
     signals: Mapping[str, np.ndarray]
     next_rejection: np.ndarray
+
+
+def checked_proposal(k, active=None, policy: str = "the lookahead policy") -> np.ndarray:
+    """A controller's proposal ``k`` (one lookahead per lane) as int64, every active lane's ``k >= 1``.
+
+    Every SI engine reads ``controller.propose(view)`` through this, *before* it
+    cuts ``k`` at the end of generation (that cut may legitimately reach 0).  A
+    policy proposing ``k < 1`` (or a non-integer) is a bug in the policy: raising
+    here names it, where an engine would otherwise run rounds that draft nothing.
+    ``active``: bool mask of lanes still generating (finished lanes may propose
+    anything); ``None``: all lanes.
+
+    >>> checked_proposal([1, 3])
+    array([1, 3])
+    >>> checked_proposal([0, 3])
+    Traceback (most recent call last):
+    ...
+    simspec.errors.InvalidParameterError: the lookahead policy proposed k = 0 for lane 0; a round drafts at least one token (k >= 1): fix the policy's propose()
+    """
+    arr = np.asarray(k)
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise InvalidParameterError(f"{policy} proposed {k!r}; propose() must return integer lookaheads >= 1")
+    mask = np.ones(arr.shape, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+    arr, mask = np.broadcast_arrays(arr, mask)
+    check = arr[mask]
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(check) & (check == np.round(check))):
+        raise InvalidParameterError(f"{policy} proposed {k!r}; propose() must return integer lookaheads >= 1")
+    if check.size and check.min() < 1:
+        lanes = np.flatnonzero((arr < 1) & mask)
+        raise InvalidParameterError(
+            f"{policy} proposed k = {int(arr.ravel()[lanes[0]])} for lane {int(lanes[0])}; a round drafts at least "
+            "one token (k >= 1): fix the policy's propose()"
+        )
+    return arr.astype(np.int64)
 
 
 @runtime_checkable

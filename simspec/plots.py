@@ -1,15 +1,19 @@
-"""Figures.  Each function returns a matplotlib ``Figure``; nothing is shown or saved implicitly."""
+"""Figures.  Each function returns a matplotlib ``Figure``; nothing is shown or saved implicitly.
+
+Each figure function also takes ``ax`` (an ``Axes``, or one per panel) to draw into a figure of
+your own; it then returns that figure.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from .io import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from .heatmap import Heatmap
@@ -22,34 +26,109 @@ _TITLES = {
     "dsi_vs_nonsi": "(c) non-SI / DSI",
     "dsi_vs_baseline": "(d) min(SI, non-SI) / DSI",
 }
+_CAP = 4.0  # colour scales stop at 4x (and 1/4x) so that one extreme cell does not wash out the rest
 
 
-def heatmap_figure(hm: "Heatmap") -> "Figure":
-    """The four-panel speedup heatmap (x: drafter/target latency ``c``, y: acceptance ``a``)."""
+def _axes_for(ax, n: int, figsize):
+    """``(figure, [axes])``: ``n`` new panels side by side, or the caller's."""
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig, list(fig.subplots(1, n, sharey=True, squeeze=False)[0])
+    axes = [ax] if hasattr(ax, "plot") else list(ax)
+    if len(axes) != n:
+        from .errors import InvalidParameterError
+
+        raise InvalidParameterError(f"ax must hold one Axes per panel ({n}), got {len(axes)}")
+    return axes[0].figure, axes
+
+
+def _label_spot(cs, hm) -> tuple[float, float]:
+    """Where to label a contour: its point nearest the middle of the grid."""
+    import numpy as np
+
+    pts = np.concatenate([p.vertices for p in cs.get_paths() if len(p.vertices)])
+    mid = np.array([(hm.c[0] + hm.c[-1]) / 2, (hm.a[0] + hm.a[-1]) / 2])
+    scale = np.array([hm.c[-1] - hm.c[0] or 1.0, hm.a[-1] - hm.a[0] or 1.0])
+    best = pts[np.argmin((((pts - mid) / scale) ** 2).sum(axis=1))]
+    return float(best[0]), float(best[1])
+
+
+def heatmap_figure(
+    hm: "Heatmap",
+    *,
+    mark: tuple[float, float] | None = None,
+    panels: Sequence[str] | None = None,
+    ax: "Axes | Sequence[Axes] | None" = None,
+) -> "Figure":
+    """The speedup heatmap: x the drafter/target latency ratio ``c``, y the acceptance ``a``.
+
+    ``panels`` picks which of the four speedups to draw (default all, in the paper's order);
+    ``ax`` is one ``Axes`` per panel.  Each panel has its own colour scale, logarithmic and
+    centred on 1 (white), blue above 1, red below, capped at 4x; the figure says so.  A black
+    line marks where the speedup crosses 1x; a panel that never drops below 1 says so in its
+    title.  ``mark=(c, a)`` draws a star at your own scenario, labelled with the nearest cell's
+    speedup.
+    """
+    import numpy as np
     from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 3.6), layout="constrained")
-    axes = fig.subplots(1, 4, sharey=True)
-    extent = (hm.c[0], hm.c[-1], hm.a[0], hm.a[-1])
-    for ax, (name, title) in zip(axes, _TITLES.items()):
+    names = list(panels) if panels is not None else list(_TITLES)
+    unknown = [n for n in names if n not in _TITLES]
+    if unknown:
+        from .errors import InvalidParameterError
+
+        raise InvalidParameterError(f"unknown panel(s) {unknown}; choose from {list(_TITLES)}")
+    fig, axes = _axes_for(ax, len(names), (3.4 * len(names) + 0.6, 3.9))
+    for axis, name in zip(axes, names):
         z = hm.speedup[name]
-        # log scale symmetric about 1 (white), capped so that one extreme cell does not wash out the rest
-        lim = min(max(float(z.max()), 1.0 / float(z.min()), 1.05), 4.0)
-        im = ax.imshow(z, origin="lower", aspect="auto", extent=extent, cmap="RdBu",
-                       norm=LogNorm(vmin=1.0 / lim, vmax=lim), interpolation="nearest")
-        ax.set_title(f"{title}\nmax {z.max():.2f}x, min {z.min():.2f}x", fontsize=9)
-        ax.set_xlabel("drafter latency / target latency  c")
-        cb = fig.colorbar(im, ax=ax, shrink=0.9, extend="both", label="speedup (blue > 1, log scale)")
+        lo, hi = float(z.min()), float(z.max())
+        lim = min(max(hi, 1.0 / lo, 1.05), _CAP)
+        im = axis.pcolormesh(hm.c, hm.a, z, shading="nearest", cmap="RdBu",
+                             norm=LogNorm(vmin=1.0 / lim, vmax=lim), rasterized=True)
+        crosses = lo < 1.0 - 1e-9 and hi > 1.0 + 1e-9
+        if crosses:
+            cs = axis.contour(hm.c, hm.a, z, levels=[1.0], colors="black", linewidths=1.0)
+            axis.clabel(cs, fmt={1.0: "1x"}, fontsize=8, inline=True, manual=[_label_spot(cs, hm)])
+        note = "" if crosses else (" (never below 1x)" if lo >= 1.0 - 1e-9 else " (never above 1x)")
+        axis.set_title(f"{_TITLES[name]}\nmax {hi:.2f}x, min {lo:.2f}x{note}", fontsize=9)
+        axis.set_xlabel("drafter latency / target latency  c")
+        cb = fig.colorbar(im, ax=axis, shrink=0.9, extend="both" if lim >= _CAP else "neither")
+        cb.set_label("speedup (this panel's scale)", fontsize=8)
         ticks = [t for t in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0) if 1.0 / lim <= t <= lim]
         cb.set_ticks(ticks, labels=[f"{t:g}x" for t in ticks])
         cb.minorticks_off()
+        if mark is not None:
+            mc, ma = float(mark[0]), float(mark[1])
+            axis.plot([mc], [ma], marker="*", markersize=13, color="gold", markeredgecolor="black",
+                      linestyle="none", zorder=5)
+            inside = hm.c[0] <= mc <= hm.c[-1] and hm.a[0] <= ma <= hm.a[-1]
+            if inside:
+                j, i = int(np.abs(hm.c - mc).argmin()), int(np.abs(hm.a - ma).argmin())
+                label = f"{z[i, j]:.2f}x"
+            else:
+                label = "outside the grid"
+            right = mc > 0.5 * (hm.c[0] + hm.c[-1])
+            axis.annotate(label, (mc, ma), xytext=(-8 if right else 8, -12), textcoords="offset points",
+                          ha="right" if right else "left", fontsize=8, zorder=6,
+                          bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.85, linewidth=0))
     axes[0].set_ylabel("acceptance rate  a")
-    fig.suptitle(f"Speedups, {hm.protocol} protocol — DSI: {hm.dsi_model}", fontsize=9)
+    if ax is None:
+        lines = [f"Speedups, {hm.protocol} protocol — DSI: {hm.dsi_model}",
+                 "Each panel has its own colour scale (log, white = 1x, blue: the denominator's algorithm is "
+                 "faster, capped at 4x); black line: 1x"]
+        if mark is not None:
+            lines.append(f"star: c = {mark[0]:g}, a = {mark[1]:g} (the value of the nearest grid cell)")
+        fig.suptitle("\n".join(lines), fontsize=9)
     return fig
 
 
-_KIND_COLOUR = {"draft": "#4C72B0", "verify": "#55A868", "chain": "#8172B2", "prefill": "#999999"}
+_KIND_COLOUR = {"prefill": "#999999", "draft": "#4C72B0", "verify": "#55A868", "chain": "#8172B2"}
+_KIND_LABEL = {"prefill": "prefill", "draft": "drafting", "verify": "verification", "chain": "chain forward"}
+_WAIT_COLOUR = "#DD8452"
+#: a longer run is cut to its first this many verifications (or non-SI forwards) unless a window is given
+AUTO_ROUNDS = 40
 
 
 def _intervals(events):
@@ -67,45 +146,183 @@ def _intervals(events):
     return out
 
 
-def gantt_figure(events, title: str = "", max_time: float | None = None) -> "Figure":
+def _waits(events):
+    """Queue waits ``(t_queued, t_left, started)``: until the task starts, or until it is dropped.
+
+    A queued task that never starts was dropped at the next rejection (or at the end of the run),
+    when every task in flight is cancelled; the log records only the rejection.
+    """
+    queued: dict = {}
+    out = []
+    for e in events:
+        ev = e["event"]
+        if ev == "verify_queued":
+            queued[e.get("task")] = e["t"]
+        elif ev == "verify_start" and e.get("task") in queued:
+            out.append((queued.pop(e["task"]), e["t"], True))
+        elif ev in ("reject", "done") and queued:
+            out.extend((t0, e["t"], False) for t0 in queued.values())
+            queued.clear()
+    return out
+
+
+def _slots(intervals):
+    """Greedy lanes for overlapping intervals: a slot index for each, and the number of slots."""
+    ends: list[float] = []
+    slots = []
+    for t0, t1, *_ in intervals:
+        for s, end in enumerate(ends):
+            if end <= t0:
+                ends[s] = t1
+                slots.append(s)
+                break
+        else:
+            ends.append(t1)
+            slots.append(len(ends) - 1)
+    return slots, len(ends)
+
+
+def _lane_key(lane: str):
+    order = {"prefill": -1, "drafter": 0, "chain": 1}
+    return order.get(lane, 2), int(lane.split()[-1]) if lane[-1].isdigit() else 0
+
+
+def _auto_window(events, rounds: int):
+    """``(end, shown, total, noun)`` when the run has more than ``rounds`` verifications, else ``None``."""
+    starts, noun = [e for e in events if e["event"] == "verify_start"], "verifications"
+    if not starts:  # non-SI: its forwards are the rounds
+        starts, noun = [e for e in events if e["event"] == "chain_start"], "forwards"
+    if len(starts) <= rounds:
+        return None
+    cut = starts[rounds]["t"]  # the first verification not shown starts here
+    return cut, rounds, len(starts), noun
+
+
+def gantt_figure(
+    events,
+    title: str = "",
+    max_time: float | None = None,
+    *,
+    window: tuple[float | None, float | None] | None = None,
+    rounds: int | None = AUTO_ROUNDS,
+    ax: "Axes | None" = None,
+) -> "Figure":
     """Drafter, non-SI chain and target servers over time, from a discrete-event run's event log.
 
-    Bars: prefill (grey), drafting (blue), verification tasks (green), chain forwards (purple); hatched grey
-    bars were cancelled (their work wasted).  Red lines mark rejected positions, the black line
-    the last token.  ``max_time`` crops a long run to its start.
-    """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    Bars: prefill (grey), drafting (blue), verification tasks (green), chain forwards (purple);
+    hatched grey bars were cancelled (their work wasted).  Tasks that waited for a server are
+    drawn in a ``queue`` lane, one thin orange bar per task from its submission to its start
+    (hatched when it was dropped unstarted at a rejection).  Red lines mark rejected positions,
+    the black line the last token.  The legend names only what is drawn.
 
-    bars = _intervals(events)
-    if max_time is not None:
-        bars = [b for b in bars if b[2] < max_time]
-    order = {"prefill": -1, "drafter": 0, "chain": 1}
-    lanes = sorted({b[0] for b in bars}, key=lambda l: (order.get(l, 2), int(l.split()[-1]) if l[-1].isdigit() else 0))
-    row = {lane: i for i, lane in enumerate(lanes)}
-    fig = Figure(figsize=(11, 0.45 * len(lanes) + 1.6), layout="constrained")
-    ax = fig.subplots()
+    ``window=(start, end)`` (ms; either may be ``None``) shows that stretch of the run.
+    Without a window, a run with more than ``rounds`` verifications (non-SI: forwards) is cut
+    to its first ``rounds``, and the title says so; ``rounds=None`` always draws the whole run.
+    ``max_time`` is the older spelling of ``window=(0, max_time)``.  ``ax``: draw into this
+    ``Axes`` (the legend then goes on it).
+    """
+    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D
+
+    events = list(events)
+    t_end = max((e["t"] for e in events), default=0.0)
+    note = ""
+    if window is None and max_time is not None:
+        window = (0.0, max_time)
+    if window is None and rounds is not None:
+        auto = _auto_window(events, rounds)
+        if auto is not None:
+            window = (0.0, auto[0])
+            note = (f"first {auto[1]} of {auto[2]} {auto[3]}: 0–{auto[0]:,.0f} ms of {t_end:,.0f} ms "
+                    "(pass a window to see more)")
+    lo, hi = (window if window is not None else (None, None))
+    lo = 0.0 if lo is None else float(lo)
+    hi = t_end if hi is None else float(hi)
+    if window is not None and not note:
+        note = f"window {lo:,.0f}–{hi:,.0f} ms of {t_end:,.0f} ms"
+    if not hi > lo:
+        from .errors import InvalidParameterError
+
+        raise InvalidParameterError(f"the window must end after it starts, got {lo:g}..{hi:g} ms")
+
+    def visible(t0, t1):
+        return t1 >= lo and t0 <= hi
+
+    bars = [b for b in _intervals(events) if visible(b[2], b[3])]
+    waits = [w for w in _waits(events) if w[1] > w[0] and visible(w[0], w[1])]
+    waits.sort()
+    lanes = sorted({b[0] for b in bars}, key=_lane_key)
+    row = {lane: float(i) for i, lane in enumerate(lanes)}
+    slots, n_slots = _slots(waits)
+    queue_h = min(1.0 + n_slots / 8.0, 3.0)  # the queue lane grows with its depth, up to three lanes
+    if waits:
+        row["queue"] = len(lanes) - 0.5 + queue_h / 2
+        lanes.append("queue")
+    bottom = len(row) - 0.5 + (queue_h - 1.0 if waits else 0.0)
+
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(11, 0.45 * (bottom + 0.5) + 1.8), layout="constrained")
+        ax = fig.subplots()
+        own = True
+    else:
+        fig, own = ax.figure, False
+    drawn_kinds, drawn_cancel = set(), False
+    span = hi - lo
     for lane, kind, t0, t1, cancelled, pos in bars:
         colour = "#BBBBBB" if cancelled else _KIND_COLOUR.get(kind, "#DD8452")
-        ax.broken_barh([(t0, max(t1 - t0, 1e-9))], (row[lane] - 0.38, 0.76), facecolors=colour,
+        ax.broken_barh([(t0, max(t1 - t0, span * 1e-4))], (row[lane] - 0.38, 0.76), facecolors=colour,
                        edgecolor="white" if not cancelled else "#777777", hatch="///" if cancelled else None,
                        linewidth=0.4)
+        if cancelled:
+            drawn_cancel = True
+        else:
+            drawn_kinds.add(kind)
+    dropped = False
+    if waits:
+        height = (queue_h - 0.16) / n_slots
+        for (t0, t1, started), s in zip(waits, slots):
+            y = row["queue"] - queue_h / 2 + 0.08 + s * height
+            ax.broken_barh([(t0, t1 - t0)], (y + 0.15 * height, 0.7 * height), facecolors=_WAIT_COLOUR,
+                           edgecolor=_WAIT_COLOUR if started else "#8A4B1C", linewidth=0.3, alpha=0.85,
+                           hatch=None if started else "////")
+            dropped |= not started
+    rejected = done = False
     for e in events:
-        if max_time is not None and e["t"] > max_time:
+        if not lo <= e["t"] <= hi:
             continue
         if e["event"] == "reject":
             ax.axvline(e["t"], color="#C44E52", linewidth=0.8, alpha=0.7)
+            rejected = True
         elif e["event"] == "done":
             ax.axvline(e["t"], color="black", linewidth=1.2)
-    ax.set_yticks(range(len(lanes)), lanes)
-    ax.invert_yaxis()
+            done = True
+    ax.set_yticks([row[lane] for lane in lanes], lanes)
+    ax.set_ylim(bottom, -0.5)
+    ax.set_xlim(lo, hi if window is not None else hi + 0.01 * max(span, 1.0))
     ax.set_xlabel("virtual time (ms)")
     ax.grid(axis="x", alpha=0.3)
-    handles = [Patch(color=c, label=k) for k, c in _KIND_COLOUR.items()]
-    handles += [Patch(facecolor="#BBBBBB", hatch="///", edgecolor="#777777", label="cancelled"),
-                Patch(color="#C44E52", label="rejection")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=8, frameon=False)
-    ax.set_title(title or "discrete-event run", fontsize=10)
+
+    handles = [Patch(color=c, label=_KIND_LABEL[k]) for k, c in _KIND_COLOUR.items() if k in drawn_kinds]
+    if drawn_cancel:
+        handles.append(Patch(facecolor="#BBBBBB", hatch="///", edgecolor="#777777", label="cancelled"))
+    if waits:
+        handles.append(Patch(color=_WAIT_COLOUR, label="waiting for a server"))
+    if dropped:
+        handles.append(Patch(facecolor=_WAIT_COLOUR, hatch="////", edgecolor="#8A4B1C",
+                             label="dropped while waiting"))
+    if rejected:
+        handles.append(Line2D([], [], color="#C44E52", linewidth=1, label="rejection"))
+    if done:
+        handles.append(Line2D([], [], color="black", linewidth=1.2, label="last token"))
+    if own:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5) or 1, fontsize=8,
+                   frameon=False)
+    elif handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.9)
+    head = title or "discrete-event run"
+    ax.set_title(f"{head}\n{note}" if note else head, fontsize=10)
     return fig
 
 

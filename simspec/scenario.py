@@ -13,17 +13,20 @@ discrete-event engine to come) reads the same object.
 0.1
 >>> s.lookahead
 StaticLookahead(k=5)
+>>> s.replace(servers=4, chain=False).deployment.speculation_servers
+4
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from ._checks import int_at_least, probability
 from .acceptance import AcceptanceProcess, IIDAcceptance
+from .deployment import Deployment, Overheads
 from .errors import InvalidParameterError
-from .latency import ConstantLatency, LatencyModel
+from .latency import ConstantLatency, LatencyModel, check_latency_model
 from .lookahead import LookaheadPolicy, StaticLookahead
 
 __all__ = ["Scenario", "LookaheadSpec"]
@@ -41,37 +44,66 @@ def _lookahead(value: Any) -> LookaheadPolicy | str:
     return StaticLookahead(int_at_least("lookahead", value, 1, "propose at least one draft per round"))
 
 
-@dataclass(frozen=True)
+_DEPLOYMENT_KEYS = ("servers", "chain", "queue", "overheads")
+
+
+@dataclass(frozen=True, init=False)
 class Scenario:
-    """Target, drafter, acceptance, lookahead, servers and tokens of one question."""
+    """Target, drafter, acceptance, lookahead, deployment and tokens of one question."""
 
     target: LatencyModel
     drafter: LatencyModel
     acceptance: AcceptanceProcess
-    lookahead: LookaheadPolicy | str = "best"
-    servers: int | None = None
-    tokens: int = 1000
-    prompt_len: int = 0
-    k_max: int = field(default=200)
+    lookahead: LookaheadPolicy | str
+    deployment: Deployment
+    tokens: int
+    prompt_len: int
+    k_max: int
 
-    def __post_init__(self) -> None:
-        for name in ("target", "drafter"):
-            if not isinstance(getattr(self, name), LatencyModel):
-                raise InvalidParameterError(
-                    f"{name} must be a latency model (e.g. ConstantLatency(tpot_ms=...)), got {getattr(self, name)!r}"
-                )
-        if not isinstance(self.acceptance, AcceptanceProcess):
+    def __init__(
+        self,
+        target: LatencyModel,
+        drafter: LatencyModel,
+        acceptance: AcceptanceProcess,
+        lookahead: LookaheadSpec = "best",
+        servers: int | None = None,
+        tokens: int = 1000,
+        prompt_len: int = 0,
+        k_max: int = 200,
+        *,
+        deployment: Deployment | None = None,
+        chain: bool | None = None,
+        queue: str | None = None,
+        overheads: Overheads | None = None,
+    ) -> None:
+        check_latency_model("target", target)
+        check_latency_model("drafter", drafter)
+        if not isinstance(acceptance, AcceptanceProcess):
             raise InvalidParameterError(
-                f"acceptance must be an acceptance process (e.g. IIDAcceptance(0.8)), got {self.acceptance!r}"
+                f"acceptance must be an acceptance process (e.g. IIDAcceptance(0.8)), got {acceptance!r}"
             )
-        object.__setattr__(self, "lookahead", _lookahead(self.lookahead))
-        if self.servers is not None:
-            object.__setattr__(
-                self, "servers", int_at_least("servers", self.servers, 1, "DSI needs at least one target server")
-            )
-        object.__setattr__(self, "tokens", int_at_least("tokens", self.tokens, 1))
-        object.__setattr__(self, "prompt_len", int_at_least("prompt_len", self.prompt_len, 0))
-        object.__setattr__(self, "k_max", int_at_least("k_max", self.k_max, 1))
+        if deployment is None:
+            deployment = Deployment()
+        elif not isinstance(deployment, Deployment):
+            raise InvalidParameterError(f"deployment must be a Deployment(...), got {deployment!r}")
+        changes = {k: v for k, v in (("servers", servers), ("chain", chain), ("queue", queue),
+                                     ("overheads", overheads)) if v is not None}
+        if changes:
+            deployment = Deployment(**{**_deployment_fields(deployment), **changes})
+        set_ = object.__setattr__
+        set_(self, "target", target)
+        set_(self, "drafter", drafter)
+        set_(self, "acceptance", acceptance)
+        set_(self, "lookahead", _lookahead(lookahead))
+        set_(self, "deployment", deployment)
+        set_(self, "tokens", int_at_least("tokens", tokens, 1))
+        set_(self, "prompt_len", int_at_least("prompt_len", prompt_len, 0))
+        set_(self, "k_max", int_at_least("k_max", k_max, 1))
+
+    @property
+    def servers(self) -> int | None:
+        """Target instances in all, the chain's included (``deployment.servers``; None: as many as needed)."""
+        return self.deployment.servers
 
     @classmethod
     def from_ms(
@@ -106,7 +138,18 @@ class Scenario:
         return float(self.target.forward(2, self.prompt_len)) / t1 - 1.0
 
     def replace(self, **changes: Any) -> "Scenario":
-        return replace(self, **changes)
+        """A copy with ``changes``; ``servers``, ``chain``, ``queue`` and ``overheads`` change the deployment."""
+        unknown = set(changes) - set(_FIELDS) - set(_DEPLOYMENT_KEYS)
+        if unknown:
+            raise InvalidParameterError(f"Scenario has no parameter {sorted(unknown)[0]!r}; "
+                                        f"choose from {', '.join(_FIELDS + _DEPLOYMENT_KEYS)}")
+        dep = changes.pop("deployment", self.deployment)
+        dep_changes = {k: changes.pop(k) for k in _DEPLOYMENT_KEYS if k in changes}
+        if dep_changes:
+            dep = Deployment(**{**_deployment_fields(dep), **dep_changes})
+        kwargs = {name: getattr(self, name) for name in _FIELDS if name != "deployment"}
+        kwargs.update(changes)
+        return Scenario(deployment=dep, **kwargs)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary (what result records carry)."""
@@ -123,6 +166,18 @@ class Scenario:
             "acceptance_mean": self.acceptance.mean,
             "lookahead": la if isinstance(la, str) else la.name,
             "servers": self.servers,
+            "chain": self.deployment.chain,
+            "queue": self.deployment.queue,
+            "message_ms": self.deployment.overheads.message_ms,
+            "sync_ms": self.deployment.overheads.sync_ms,
+            "startup_ms": self.deployment.overheads.startup_ms,
             "tokens": self.tokens,
             "prompt_len": self.prompt_len,
         }
+
+
+_FIELDS = ("target", "drafter", "acceptance", "lookahead", "deployment", "tokens", "prompt_len", "k_max")
+
+
+def _deployment_fields(dep: Deployment) -> dict[str, Any]:
+    return {"servers": dep.servers, "chain": dep.chain, "queue": dep.queue, "overheads": dep.overheads}

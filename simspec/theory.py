@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import MAX_SERVERS, check_lookahead_size, check_work, int_at_least
 from .errors import InvalidParameterError
 
 __all__ = [
@@ -52,9 +53,22 @@ def _a(a):
 
 def _c(c):
     c = np.asarray(c, dtype=float)
-    if np.any(c < 0) or np.any(np.isnan(c)):
-        raise InvalidParameterError("latency ratio c = drafter/target must be >= 0")
+    if np.any(c < 0) or not np.all(np.isfinite(c)):
+        raise InvalidParameterError("latency ratio c = drafter/target must be a finite number >= 0")
     return c
+
+
+def _slope(slope):
+    """``slope`` checked: finite and >= 0 (a wider verification forward is never faster); a float if scalar."""
+    s = np.asarray(slope, dtype=float)
+    if not np.all(np.isfinite(s)) or np.any(s < 0):
+        flat = s.ravel()
+        bad = float(flat[np.flatnonzero(~(np.isfinite(flat) & (flat >= 0)))[0]])
+        raise InvalidParameterError(
+            f"slope (extra verification cost per extra token, in target TPOTs) must be a finite number >= 0, "
+            f"got {bad!r}; a wider verification forward is never faster, so give 0 for the papers' model"
+        )
+    return float(s) if s.ndim == 0 else s
 
 
 def _k(k):
@@ -85,7 +99,7 @@ def si_latency_per_token(a, c, k, slope=0.0):
     Derivation: ``theory/si.md``.
     """
     k = _k(k)
-    return (k * _c(c) + 1.0 + slope * k) / si_expected_tokens_per_iteration(a, k)
+    return (k * _c(c) + 1.0 + _slope(slope) * k) / si_expected_tokens_per_iteration(a, k)
 
 
 def si_speedup(a, c, k, slope=0.0):
@@ -100,7 +114,10 @@ def best_si_lookahead(a, c, k_max=200, slope=0.0):
     Ties go to the smaller ``k``.  Derivation: ``theory/best_lookahead.md``.
     """
     a, c = np.broadcast_arrays(_a(a), _c(c))
-    ks = np.arange(1, int(k_max) + 1)
+    k_max = check_lookahead_size("k_max", int_at_least("k_max", k_max, 1, "the search needs at least k = 1"))
+    check_work(f"best_si_lookahead's table ({a.size} cells × k_max {k_max})", float(a.size) * k_max, 10**8,
+               "evaluate fewer (a, c) cells per call or lower k_max", unit="entries")
+    ks = np.arange(1, k_max + 1)
     lat = si_latency_per_token(a[..., None], c[..., None], ks, slope)
     best = np.argmin(lat, axis=-1)
     return ks[best], np.take_along_axis(lat, best[..., None], axis=-1)[..., 0]
@@ -119,7 +136,7 @@ def oracle_latency_per_token(a, c, slope=0.0):
 
     Derivation: ``theory/oracle.md``.
     """
-    return _c(c) + slope + 1.0 - _a(a)
+    return _c(c) + _slope(slope) + 1.0 - _a(a)
 
 
 def dsi_prop1_latency_per_token(a, c):
@@ -142,7 +159,7 @@ def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
         raise InvalidParameterError("epoch length r must be >= 1")
     k = _k(k)
     c = _c(c)
-    v = 1.0 + slope * k
+    v = 1.0 + _slope(slope) * k
     B = -(-(r - 1) // k)  # ceil((r-1)/k)
     if not chain:
         return np.maximum(B, 1) * k * c + v
@@ -191,6 +208,8 @@ def dsi_latency_per_token(a, c, k, slope=0.0, chain=True):
     Derivation: ``theory/dsi_epoch_map.md``.
     """
     a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))
+    slope = _slope(slope)
+    check_lookahead_size("lookahead k", int(k.max(initial=1)))
     if slope != 0.0 or not chain:
         out = np.empty(a.shape)
         for idx in np.ndindex(a.shape):
@@ -247,5 +266,16 @@ def dsi_servers_needed(c, k, slope=0.0, chain=True):
     k = _k(k)
     if np.any(c == 0):
         raise InvalidParameterError("a drafter with zero latency needs unboundedly many servers; give c > 0")
-    spec = np.ceil((1.0 + slope * k) / (k * c) - _EPS).astype(np.int64)
+    v = 1.0 + _slope(slope) * k
+    with np.errstate(over="ignore"):
+        need = v / (k * c)
+    if np.any(need > MAX_SERVERS):  # the int64 cast below would wrap around to a negative count
+        cb, kb, vb, nb = (x.ravel() for x in np.broadcast_arrays(c, k, v, need))
+        i = int(np.argmax(nb))
+        raise InvalidParameterError(
+            f"DSI would need about {nb[i]:.3g} target servers (c = {cb[i]:.3g}, lookahead {int(kb[i])}), more than "
+            f"any deployment holds or an int64 can count; give a larger c (drafter/target latency ratio; at "
+            f"least {vb[i] / (kb[i] * MAX_SERVERS):.3g} here)"
+        )
+    spec = np.ceil(need - _EPS).astype(np.int64)
     return spec + (1 if chain else 0)

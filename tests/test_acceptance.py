@@ -112,3 +112,37 @@ def test_trace_file_roundtrip_and_line_numbers(tmp_path):
     bad.write_text("# only a comment\n")
     with pytest.raises(TraceFormatError, match="no traces"):
         TraceAcceptance.from_file(bad)
+
+
+@pytest.mark.parametrize("mean", [0.01, 0.1, 0.2, 0.4, 0.8, 0.9, 0.95, 0.97, 0.999])
+def test_markov_from_mean_works_for_every_mean_in_0_1(mean):
+    proc = MarkovAcceptance.from_mean(mean, burstiness=0.9)
+    assert proc.alpha_hard < mean < proc.alpha_easy
+    assert proc.mean == pytest.approx(mean) and proc.burstiness == pytest.approx(0.9)
+    assert proc.iid_rate is None  # genuinely bursty
+
+
+def test_markov_from_mean_keeps_095_and_02_in_the_middle():
+    proc = MarkovAcceptance.from_mean(0.8, 0.9)
+    assert (proc.alpha_easy, proc.alpha_hard) == (0.95, 0.2)
+    assert (proc.p_easy_to_hard, proc.p_hard_to_easy) == pytest.approx((0.02, 0.08))
+    for mean in (0.4, 0.6, 0.9):
+        proc = MarkovAcceptance.from_mean(mean, 0.5)
+        assert (proc.alpha_easy, proc.alpha_hard) == (0.95, 0.2)
+    assert MarkovAcceptance.from_mean(0.1, 0.5).alpha_hard == 0.05
+    assert MarkovAcceptance.from_mean(0.98, 0.5).alpha_easy == pytest.approx(0.99)
+
+
+@pytest.mark.parametrize("mean", [0.0, 1.0])
+def test_markov_from_mean_at_the_endpoints_is_deterministic(mean):
+    proc = MarkovAcceptance.from_mean(mean, burstiness=0.9)
+    assert proc.iid_rate == mean and proc.mean == mean
+    assert (proc.sample(np.random.default_rng(0), 200, 3) == bool(mean)).all()
+
+
+def test_markov_from_mean_explicit_states():
+    proc = MarkovAcceptance.from_mean(0.97, 0.5, alpha_easy=0.99)
+    assert (proc.alpha_easy, proc.alpha_hard) == (0.99, 0.2) and proc.mean == pytest.approx(0.97)
+    assert MarkovAcceptance.from_mean(0.5, 0.5, alpha_easy=0.5, alpha_hard=0.5).iid_rate == 0.5
+    with pytest.raises(InvalidParameterError, match="bracket the mean"):
+        MarkovAcceptance.from_mean(0.5, 0.5, alpha_easy=0.6, alpha_hard=0.6)

@@ -112,7 +112,8 @@ def test_heatmap_writes_csv_and_png(capsys, tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 21 * 21
     assert {"c", "a", "si_vs_nonsi", "dsi_vs_si", "dsi_vs_nonsi", "dsi_vs_baseline", "si_lookahead",
-            "dsi_lookahead", "dsi_model"} <= set(rows[0])
+            "dsi_lookahead", "dsi_servers"} <= set(rows[0])
+    assert json.loads((tmp_path / "heatmap.json").read_text())["command"] == "simspec heatmap --protocol repo --seed 0"
     assert (tmp_path / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries
 

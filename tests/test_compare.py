@@ -27,7 +27,7 @@ METRICS = ("latency_per_token_ms", "target_forwards", "target_forwards_wasted", 
 )
 def test_theory_and_montecarlo_agree_on_every_metric(scenario):
     th = compare(scenario, "theory")
-    mc = compare(scenario, "montecarlo", reps=40, rng=123)
+    mc = compare(scenario, "montecarlo", replications=40, rng=123)
     for alg in ("si", "dsi"):
         t, m = getattr(th, alg), getattr(mc, alg)
         assert t.lookahead == m.lookahead
@@ -42,10 +42,10 @@ def test_theory_and_montecarlo_agree_on_every_metric(scenario):
 
 def test_same_seed_reproduces_and_speedups_are_paired():
     s = Scenario.from_ms(30.0, 3.0, 0.8, lookahead=5, tokens=500)
-    r1 = compare(s, "montecarlo", reps=50, rng=7).to_dict()
-    r2 = compare(s, "montecarlo", reps=50, rng=np.random.default_rng(7)).to_dict()
+    r1 = compare(s, "montecarlo", replications=50, rng=7).to_dict()
+    r2 = compare(s, "montecarlo", replications=50, rng=np.random.default_rng(7)).to_dict()
     assert r1 == r2
-    cmp = compare(s, "montecarlo", reps=50, rng=7)
+    cmp = compare(s, "montecarlo", replications=50, rng=7)
     # pairing: the speedup's interval is far narrower than the relative spread of either latency
     sp = cmp.speedup["dsi_vs_si"]
     rel_sp = (sp.high - sp.low) / sp.mean
@@ -57,7 +57,7 @@ def test_same_seed_reproduces_and_speedups_are_paired():
 def test_dsi_lookahead_respects_servers():
     s = Scenario.from_ms(30.0, 3.0, 0.8, lookahead="best", servers=5)
     for method in ("theory", "montecarlo"):
-        res = compare(s, method, reps=20, rng=0)
+        res = compare(s, method, replications=20, rng=0)
         assert res.dsi.target_servers <= 5
         assert res.dsi.lookahead == 3  # ceil(1/(3*0.1)) + chain = 5
 

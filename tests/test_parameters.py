@@ -63,11 +63,11 @@ def test_engines_refuse_what_they_cannot_model():
     s = Scenario.from_ms(30, 3, 0.8, lookahead=OracleLookahead())
     with pytest.raises(UnsupportedScenarioError, match="montecarlo"):
         compare(s, "theory")
-    res = compare(s, "montecarlo", reps=4, rng=0, )  # SI runs the oracle, DSI its best static k
+    res = compare(s, "montecarlo", replications=4, rng=0, )  # SI runs the oracle, DSI its best static k
     assert res.si.lookahead == "oracle" and isinstance(res.dsi.lookahead, int) and "best static" in res.dsi.notes
     with pytest.raises(UnsupportedScenarioError, match="needs 11 target servers"):
         compare(Scenario.from_ms(30, 3, 0.8, lookahead=1, servers=4))
     with pytest.raises(InvalidParameterError, match="method"):
         compare(Scenario.from_ms(30, 3, 0.8), "exact")
-    with pytest.raises(InvalidParameterError, match="reps"):
-        compare(Scenario.from_ms(30, 3, 0.8), "montecarlo", reps=1)
+    with pytest.raises(InvalidParameterError, match="replications"):
+        compare(Scenario.from_ms(30, 3, 0.8), "montecarlo", replications=1)

@@ -44,4 +44,7 @@ def test_dsi_heatmap_experiment_reproduces_its_committed_summary(tmp_path, capsy
     fresh = strip((tmp_path / "summary.md").read_text())
     committed = strip((ROOT / "experiments/dsi_heatmap/out/summary.md").read_text())
     assert fresh == committed  # everything but the timing line is deterministic
-    assert (tmp_path / "paper/heatmap.csv").exists() and (tmp_path / "repo/heatmap.csv").exists()
+    for name in ("paper", "repo"):
+        assert (tmp_path / name / "heatmap.csv").exists()
+        meta = (tmp_path / name / "heatmap.json").read_text()
+        assert meta == (ROOT / "experiments/dsi_heatmap/out" / name / "heatmap.json").read_text()

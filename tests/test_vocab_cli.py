@@ -51,7 +51,7 @@ def test_token_level_acceptance_drives_the_timing_engines():
     assert abs(a.mean() - alpha.mean()) < 5 * np.sqrt(alpha.mean() * (1 - alpha.mean()) / a.size)
     drafter = vocabulary_latency(2.0, 0.05, len(pair.drafter.vocab))
     s = Scenario(ConstantLatency(30.0), drafter, proc, lookahead=3, tokens=60)
-    assert compare(s, "montecarlo", reps=2, rng=0).dsi.latency_per_token_ms.mean < 30.0
+    assert compare(s, "montecarlo", replications=2, rng=0).dsi.latency_per_token_ms.mean < 30.0
     assert simulate(s, "dsi", replications=2, rng=0).latency_per_token_ms.mean < 30.0
 
 

@@ -2,8 +2,9 @@
 
 Usage:  python experiments/dsi_heatmap/run.py [--out DIR] [--seed X]
 
-Writes, per protocol, ``DIR/<protocol>/heatmap.csv`` and ``heatmap.png``, and
-``DIR/summary.md``: the published claims beside simspec's figures.  See the
+Writes, per protocol, ``DIR/<protocol>/heatmap.csv`` (numbers only, one row per cell),
+``heatmap.json`` (protocol, DSI model, grid, parameters, simspec version, this command) and
+``heatmap.png``, and ``DIR/summary.md``: the published claims beside simspec's figures.  See the
 README next to this script for why the two protocols differ.
 """
 
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     text, res = summarise(args.seed)
     out = Path(args.out)
     for name in ("paper", "repo"):
-        res[name].write(out / name, png=not args.no_png)
+        res[name].write(out / name, png=not args.no_png, command=f"python experiments/dsi_heatmap/run.py --seed {args.seed}")
     atomic_write_text(out / "summary.md", text)
     sys.stdout.write(text)
     return 0

@@ -33,7 +33,7 @@ import numpy as np
 
 from simspec import Scenario, theory
 from simspec.des import simulate
-from simspec.des.config import Overheads
+from simspec.deployment import PAPER_SERVERS, Overheads
 from simspec.io import atomic_write_text, write_csv
 from simspec.records import Estimate
 from simspec.reference import DSI_PAPER_TABLE, PublishedPair
@@ -46,7 +46,7 @@ OVERHEADS: dict[str, Overheads] = {
     "msg1": Overheads(message_ms=1.0, sync_ms=1.0, startup_ms=0.1),
 }
 K_MAX = 20
-N_MAX = 8
+N_MAX = PAPER_SERVERS  # the paper's 7 servers for speculative tasks plus the chain's (simspec.deployment)
 TIE = 1e-9  # relative: equal means (configurations that never queue give identical runs)
 
 

@@ -19,14 +19,15 @@ from typing import Any, Literal
 import numpy as np
 import simpy
 
-from .._checks import int_at_least
+from .._checks import check_des_work, check_rng, int_at_least
 from ..errors import InvalidParameterError, UnsupportedScenarioError
 from ..latency import sample_latency
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..montecarlo.positions import next_rejection
-from ..records import Estimate
+from ..deployment import Overheads, check_queue, dsi_servers_needed
+from ..planner import best_lookahead
+from ..records import Estimate, RunRecord, SimulationResult
 from ..scenario import Scenario
-from .config import Overheads, check_queue
 from .dsi import DSIRun
 from .si import nonsi_process, si_process
 from .trace import EventLog
@@ -36,142 +37,50 @@ __all__ = ["Algorithm", "RunRecord", "SimulationResult", "run_once", "simulate"]
 Algorithm = Literal["nonsi", "si", "dsi"]
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """What one discrete-event run measured (times in ms).
-
-    ``verifications``: target forwards whose result was used (a verification or
-    chain forward that confirmed at least one position); ``tokens_per_verification``
-    is ``tokens`` over that.  ``queueing_delay_ms``: total time tasks waited for
-    a server before starting; ``tasks_queued``: tasks that found every server busy
-    (0: the run is the same as with unlimited servers).  Busy times include each model's prefill.
-    """
-
-    algorithm: str
-    latency_ms: float
-    ttft_ms: float
-    decode_ms: float
-    tokens: int
-    lookahead: int | str | None
-    servers: int | None
-    verifications: int
-    target_forwards: int
-    target_forwards_wasted: int
-    drafter_forwards: int
-    target_busy_ms: float
-    drafter_busy_ms: float
-    peak_servers_busy: int
-    mean_servers_busy: float
-    queueing_delay_ms: float
-    rejections: int
-    tasks_queued: int = 0
-
-    @property
-    def latency_per_token_ms(self) -> float:
-        return self.decode_ms / self.tokens
-
-    @property
-    def gpu_seconds(self) -> float:
-        return (self.target_busy_ms + self.drafter_busy_ms) / 1000.0
-
-    @property
-    def gpu_seconds_per_token(self) -> float:
-        return self.gpu_seconds / self.tokens
-
-    @property
-    def tokens_per_verification(self) -> float:
-        return self.tokens / self.verifications if self.verifications else math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.update(latency_per_token_ms=self.latency_per_token_ms, gpu_seconds=self.gpu_seconds,
-                 gpu_seconds_per_token=self.gpu_seconds_per_token,
-                 tokens_per_verification=self.tokens_per_verification)
-        return d
-
-
-_SUMMARY = (
-    "latency_ms", "latency_per_token_ms", "ttft_ms", "target_forwards", "target_forwards_wasted",
-    "drafter_forwards", "gpu_seconds", "gpu_seconds_per_token", "peak_servers_busy", "tasks_queued", "mean_servers_busy", "queueing_delay_ms",
-    "tokens_per_verification",
-)
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """Replications of one algorithm on one scenario, with 95% intervals over replications."""
-
-    algorithm: str
-    scenario: dict[str, Any]
-    runs: tuple[RunRecord, ...]
-    options: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-    @property
-    def per_run_latency_ms(self) -> np.ndarray:
-        """End-to-end latency of each replication: pair two results of the same seed with ``Estimate.ratio``."""
-        return np.array([r.latency_ms for r in self.runs])
-
-    def estimate(self, name: str) -> Estimate:
-        x = np.array([getattr(r, name) for r in self.runs], dtype=float)
-        return Estimate.from_samples(x) if x.size > 1 else Estimate.exact(float(x[0]))
-
-    def __getattr__(self, name: str) -> Estimate:
-        if name in _SUMMARY:
-            return self.estimate(name)
-        raise AttributeError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Means, intervals (``<name>_ci``) and the scenario; JSON-ready."""
-        out: dict[str, Any] = {"algorithm": self.algorithm, "replications": len(self.runs)}
-        for name in _SUMMARY:
-            e = self.estimate(name)
-            out[name] = e.mean
-            if e.n > 1:
-                out[name + "_ci"] = [e.low, e.high]
-        out["tokens"] = self.runs[0].tokens
-        out["lookahead"] = self.runs[0].lookahead
-        out["servers"] = self.runs[0].servers
-        out["options"] = dict(self.options)
-        out["scenario"] = dict(self.scenario)
-        return out
-
-    def to_records(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.runs]
-
-    def to_frame(self):
-        from ..records import to_frame
-
-        return to_frame(self.to_records())
-
-
-def _resolve_dsi_k(s: Scenario, chain: bool) -> int:
+def _resolve_dsi(s: Scenario) -> tuple[int, str]:
+    """DSI's lookahead on ``s`` (the planner's choice for "best") and a note on how it was chosen."""
     la = s.lookahead
     if isinstance(la, LookaheadPolicy):
         if la.static_k is None:
             raise UnsupportedScenarioError(f"DSI runs a static lookahead; {la.name} is dynamic")
-        return la.static_k
-    from ..compare import _best_dsi_k  # "best": the Monte Carlo's choice, servers permitting
-
-    a = s.acceptance.iid_rate
-    try:
-        return _best_dsi_k(s, None, a, chain) if a is not None else _best_dsi_k(
-            s, s.acceptance.sample(np.random.default_rng(0), s.tokens, 32), None, chain)
-    except UnsupportedScenarioError:
-        # No lookahead keeps every task from waiting: take the one that submits the fewest tasks;
-        # the DES then shows the queueing instead of refusing the scenario.
-        return s.k_max
+        return la.static_k, ""
+    choice = best_lookahead(s, "dsi")
+    return choice.k, choice.note
 
 
-def _resolve_si_policy(s: Scenario) -> LookaheadPolicy:
+def _resolve_si(s: Scenario) -> tuple[LookaheadPolicy, str]:
     la = s.lookahead
     if isinstance(la, LookaheadPolicy):
-        return la
-    from ..compare import _best_si_k
+        return la, ""
+    choice = best_lookahead(s, "si")
+    return StaticLookahead(choice.k), choice.note
 
-    a = s.acceptance.iid_rate
-    A = None if a is not None else s.acceptance.sample(np.random.default_rng(0), s.tokens, 32)
-    return StaticLookahead(_best_si_k(s, A, a))
+
+def _deployment(s: Scenario, queue, chain, overheads) -> Scenario:
+    """``s`` with the keyword overrides of simulate/run_once applied to its deployment."""
+    changes = {k: v for k, v in (("queue", queue), ("chain", chain), ("overheads", overheads)) if v is not None}
+    return s.replace(**changes) if changes else s
+
+
+def _outcomes(accepted, tokens: int) -> np.ndarray:
+    """``accepted`` as a 1-D bool array of length ``tokens``: bools, or numbers that are exactly 0 or 1.
+
+    ``np.asarray(x, dtype=bool)`` would read 0.3 as accepted; outcomes are not probabilities.
+    """
+    arr = np.asarray(accepted)
+    if arr.shape != (tokens,):
+        raise InvalidParameterError(f"accepted must have shape ({tokens},), got {arr.shape}")
+    if arr.dtype != bool:
+        if arr.dtype.kind not in "iuf" or not np.all((arr == 0) | (arr == 1)):
+            bad = (arr.ravel()[np.flatnonzero(~((arr == 0) | (arr == 1)))[0]].item() if arr.dtype.kind in "iuf"
+                   else f"an array of dtype {arr.dtype}")
+            raise InvalidParameterError(
+                f"accepted must hold outcomes, bool or 0/1 (1 = the draft was accepted), got {bad}; to draw "
+                "outcomes from acceptance probabilities use an acceptance process, e.g. "
+                "IIDAcceptance(a).sample(rng, tokens)[0]"
+            )
+    check_des_work(tokens, 1, ("scenario.tokens", "replications"))
+    return arr.astype(bool)
 
 
 def run_once(
@@ -181,21 +90,24 @@ def run_once(
     rng: np.random.Generator | None = None,
     *,
     lookahead: LookaheadPolicy | int | None = None,
-    queue: str = "fifo",
-    chain: bool = True,
-    overheads: Overheads = Overheads(),
+    queue: str | None = None,
+    chain: bool | None = None,
+    overheads: Overheads | None = None,
     signals=None,
     log: EventLog | None = None,
+    unit: int | None = None,
 ) -> RunRecord:
     """One run of ``algorithm`` on the outcomes ``accepted`` (1-D bool of length ``scenario.tokens``).
 
     ``rng`` draws stochastic latencies (unused when latencies are constant).
-    ``lookahead`` overrides the scenario's (``"best"`` is resolved by the caller).
+    ``lookahead`` overrides the scenario's (``"best"`` is resolved by the planner);
+    ``queue``, ``chain`` and ``overheads`` override the scenario's deployment.
+    ``unit``: the independent unit the outcomes came from (recorded in the run).
     """
-    s = scenario
-    A = np.asarray(accepted, dtype=bool)
-    if A.shape != (s.tokens,):
-        raise InvalidParameterError(f"accepted must have shape ({s.tokens},), got {A.shape}")
+    s = _deployment(scenario, queue, chain, overheads)
+    dep = s.deployment
+    queue, chain, overheads = dep.queue, dep.chain, dep.overheads
+    A = _outcomes(accepted, s.tokens)
     rng = rng if rng is not None else np.random.default_rng(0)
     log = log if log is not None else EventLog(False)
     queue = check_queue(queue)
@@ -210,7 +122,7 @@ def run_once(
         env.run(until=ttft)
         log(ttft, "prefill_end", "prefill")
     if algorithm == "dsi":
-        k = lookahead if lookahead is not None else _resolve_dsi_k(s, chain)
+        k = lookahead if lookahead is not None else _resolve_dsi(s)[0]
         k = k.static_k if isinstance(k, LookaheadPolicy) else int_at_least("lookahead", k, 1)
         run = DSIRun(env, A, nxt.tolist(), k, s.target, s.drafter, rng, s.servers, queue, chain, overheads,
                      s.prompt_len, log)
@@ -226,11 +138,11 @@ def run_once(
             drafter_forwards=run.drafter_forwards, target_busy_ms=pool.busy_time + run.chain_busy + target_prefill,
             drafter_busy_ms=run.drafter_busy + drafter_prefill, peak_servers_busy=run.meter.peak,
             mean_servers_busy=run.meter.area(end) / max(end - ttft, 1e-300),
-            queueing_delay_ms=pool.queue_delay, rejections=run.rejections, tasks_queued=pool.queued,
+            queueing_delay_ms=pool.queue_delay, rejections=run.rejections, tasks_queued=pool.queued, unit=unit,
         )
     stats = {"target_busy": 0.0, "drafter_busy": 0.0, "rounds": 0, "drafts": 0, "rejections": 0, "peak": 0}
     if algorithm == "si":
-        pol = lookahead if lookahead is not None else _resolve_si_policy(s)
+        pol = lookahead if lookahead is not None else _resolve_si(s)[0]
         pol = StaticLookahead(pol) if isinstance(pol, int) else pol
         env.process(si_process(env, A, nxt, pol, s.target, s.drafter, rng, overheads, s.prompt_len,
                                signals or {}, log, stats))
@@ -248,16 +160,18 @@ def run_once(
         target_forwards=forwards, target_forwards_wasted=0, drafter_forwards=stats["drafts"],
         target_busy_ms=stats["target_busy"] + target_prefill, drafter_busy_ms=stats["drafter_busy"] + drafter_prefill,
         peak_servers_busy=stats["peak"], mean_servers_busy=stats["target_busy"] / max(end - ttft, 1e-300),
-        queueing_delay_ms=0.0, rejections=stats["rejections"],
+        queueing_delay_ms=0.0, rejections=stats["rejections"], unit=unit,
     )
 
 
-def _replicate(scenario, algorithm, lookahead, seed, opts, trace):
+def _replicate(scenario, algorithm, lookahead, seed, index, trace):
     acc_seed, lat_seed = seed.spawn(2)
     draw = scenario.acceptance.draw(np.random.default_rng(acc_seed), scenario.tokens, 1)
     log = EventLog(trace)
+    # a replayed trace is one independent unit however often it is replayed
+    unit = index if draw.units is None else -1 - int(np.asarray(draw.units)[0])
     rec = run_once(scenario, algorithm, draw.accepted[0], np.random.default_rng(lat_seed), lookahead=lookahead,
-                   signals={k: v for k, v in draw.signals.items()}, log=log, **opts)
+                   signals={k: v for k, v in draw.signals.items()}, log=log, unit=unit)
     return rec, log.events
 
 
@@ -267,9 +181,9 @@ def simulate(
     *,
     replications: int = 20,
     rng: int | np.random.SeedSequence | np.random.Generator | None = None,
-    queue: str = "fifo",
-    chain: bool = True,
-    overheads: Overheads = Overheads(),
+    queue: str | None = None,
+    chain: bool | None = None,
+    overheads: Overheads | None = None,
     executor: Executor | None = None,
     progress: bool = False,
     trace: bool = False,
@@ -278,15 +192,16 @@ def simulate(
 
     ``rng``: an int seed, a ``SeedSequence`` or a ``Generator`` (replication
     ``i`` uses the ``i``-th spawned ``SeedSequence`` child, so results do not
-    depend on ``executor``);
-    ``queue``: ``"fifo"`` or ``"lifo"`` for verification tasks waiting for a
-    server; ``chain=False``: DSI without the non-SI chain; ``trace=True`` keeps
+    depend on ``executor``); the servers, queue discipline (``"fifo"`` or
+    ``"lifo"``), chain and overheads come from ``scenario.deployment``, and
+    ``queue``, ``chain`` and ``overheads`` override them; ``trace=True`` keeps
     the event log of the first replication in ``result.events``;
-    ``progress=True`` draws a progress bar on stderr.  ``lookahead="best"`` in the
-    scenario is resolved as the Monte Carlo resolves it (constant latencies, no
-    overheads, no queue; DSI among the lookaheads whose tasks never wait for
-    the servers, else ``k_max``) — to find the best lookahead under queueing or
-    overheads, simulate the candidates.
+    ``progress=True`` draws a progress bar on stderr.  ``lookahead="best"`` is
+    resolved by the planner (:func:`simspec.planner.best_lookahead`): by the
+    closed forms or the Monte Carlo where they apply, and by simulating
+    candidate lookaheads under queueing (no lookahead fits the servers),
+    overheads, or stochastic or context-dependent latencies — the result's
+    ``notes`` say which.
 
     >>> from simspec import Scenario
     >>> from simspec.des import simulate
@@ -296,10 +211,12 @@ def simulate(
     (True, True)
     """
     reps = int_at_least("replications", replications, 1)
+    check_rng(rng)
+    check_des_work(scenario.tokens, reps, ("scenario.tokens", "replications"))
     algorithm = algorithm.lower()  # type: ignore[assignment]
     if algorithm not in ("nonsi", "si", "dsi"):
         raise InvalidParameterError(f"algorithm must be 'nonsi', 'si' or 'dsi', got {algorithm!r}")
-    check_queue(queue)
+    scenario = _deployment(scenario, queue, chain, overheads)
     if isinstance(rng, np.random.Generator):  # a generator advances: two calls draw different runs
         seeds = rng.bit_generator.seed_seq.spawn(reps)
     else:
@@ -308,29 +225,35 @@ def simulate(
         ss = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         seeds = [np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (i,), pool_size=ss.pool_size)
                  for i in range(reps)]
+    note = ""
+    target_servers = 1
     if algorithm == "dsi":
-        lookahead = _resolve_dsi_k(scenario, chain)
+        lookahead, note = _resolve_dsi(scenario)
+        target_servers = scenario.servers or int(dsi_servers_needed(scenario, lookahead))
+        if scenario.deployment.speculation_servers == 0:
+            note = ("the non-SI chain takes the only target server, so no verification task can run: DSI is "
+                    "non-SI here; give more servers or run without the chain")
     elif algorithm == "si":
-        lookahead = _resolve_si_policy(scenario)
+        lookahead, note = _resolve_si(scenario)
     else:
         lookahead = None
-    opts = {"queue": queue, "chain": chain, "overheads": overheads}
     results: list = [None] * reps
     bar = _Progress(reps, f"simspec {algorithm}") if progress else None
     if executor is None:
         for i, seed in enumerate(seeds):
-            results[i] = _replicate(scenario, algorithm, lookahead, seed, opts, trace and i == 0)
+            results[i] = _replicate(scenario, algorithm, lookahead, seed, i, trace and i == 0)
             bar and bar.step()
     else:
-        futures = {executor.submit(_replicate, scenario, algorithm, lookahead, seed, opts, trace and i == 0): i
+        futures = {executor.submit(_replicate, scenario, algorithm, lookahead, seed, i, trace and i == 0): i
                    for i, seed in enumerate(seeds)}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()
             bar and bar.step()
     bar and bar.close()
     runs = tuple(r for r, _ in results)
-    options = {"queue": queue, "chain": chain, **{k: v for k, v in asdict(overheads).items()}}
-    return SimulationResult(algorithm, scenario.describe(), runs, options, results[0][1])
+    dep = scenario.deployment
+    options = {"queue": dep.queue, "chain": dep.chain, **{k: v for k, v in asdict(dep.overheads).items()}}
+    return SimulationResult(algorithm, scenario.describe(), runs, options, results[0][1], target_servers, note)
 
 
 class _Progress:

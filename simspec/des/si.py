@@ -5,8 +5,9 @@ sends them to the target (``message_ms``), the target verifies them in one
 forward of width ``k + 1`` (after ``startup_ms``), the result comes back
 (``message_ms``), and after a rejection the drafter synchronises its KV cache
 (``sync_ms``).  Drafter and target never overlap.  The lookahead may change per
-round (any :class:`~simspec.lookahead.LookaheadPolicy`) and is cut to the
-positions left minus one near the end, as in the Monte Carlo.
+round (any :class:`~simspec.lookahead.LookaheadPolicy`); each round's cut and
+accepted count come from :func:`simspec.rounds.si_round`, the rule the Monte
+Carlo applies too.
 
 non-SI: ``S`` target decode forwards, one after another.
 
@@ -26,6 +27,7 @@ import simpy
 
 from ..latency import LatencyModel, sample_latency
 from ..lookahead import LookaheadPolicy, RoundView, StaticLookahead
+from ..rounds import si_round
 from .config import Overheads
 from .pool import active_log
 
@@ -59,13 +61,13 @@ def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, sig
     S = acc.size
     ctrl = policy.start(1)
     nxt2 = nxt[None, :]
+    nxt_list = nxt.tolist()  # Python ints for si_round
     rows = np.zeros(1, dtype=np.int64)
     pos = 0
     task = 0
     while pos < S:
         view = RoundView(np.array([pos]), np.array([S - pos]), rows, signals, nxt2)
-        k = int(min(int(np.asarray(ctrl.propose(view))[0]), S - pos - 1))
-        k = max(k, 0)
+        k, n = si_round(pos, int(np.asarray(ctrl.propose(view))[0]), nxt_list, S)
         t0 = env.now
         if k:
             d = sum(sample_latency(drafter, rng, 1, prompt_len + pos + j) for j in range(k))
@@ -88,7 +90,6 @@ def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, sig
         stats["target_busy"] += v
         if ov.message_ms:
             yield env.timeout(ov.message_ms)
-        n = min(int(nxt[pos]) - pos, k)
         ctrl.observe(np.array([k]), np.array([n]))
         stats["rounds"] += 1
         stats["drafts"] += k
@@ -125,7 +126,7 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
     rounds = drafts = rejections = 0
     pos = task = 0
     while pos < S:
-        kk = k if k < S - pos - 1 else max(S - pos - 1, 0)
+        kk, n = si_round(pos, k, nxt, S)
         if kk:
             d = draft_time[kk]
             if log:
@@ -146,9 +147,6 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
         target_busy += v
         if msg:
             yield timeout(msg)
-        n = nxt[pos] - pos
-        if n > kk:
-            n = kk
         rounds += 1
         drafts += kk
         if n < kk:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import theory
 from ..latency import LatencyModel
+from ..rounds import BLOCK_ELEMENTS
 from .positions import epoch_lengths
 
 __all__ = ["dsi_epoch_table", "dsi_run"]
@@ -104,16 +105,34 @@ def dsi_run(
     prompt_len: int = 0,
     chain: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Decode time and costs of DSI with lookahead ``k``, one replication per row of ``accepted``."""
+    """Decode time and costs of DSI with lookahead ``k``, one replication per row of ``accepted``.
+
+    Rows are handled in blocks of about :data:`simspec.rounds.BLOCK_ELEMENTS`
+    outcomes, so the per-epoch temporaries stay a few tens of MB whatever the
+    number of rows (each row's sums are those of one pass over all rows).
+    """
     reps, S = accepted.shape
-    rows, r = epoch_lengths(accepted)
     args = (k, float(drafter.forward(1, prompt_len)), float(target.forward(k + 1, prompt_len)),
             float(target.forward(1, prompt_len)), chain)
-    # positions left before S when each epoch starts: the drafter starts no block past S
-    row_start = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=r, minlength=reps))[:-1]])
-    room = S - (np.cumsum(r) - row_start[rows] - r)
-    per_epoch = dsi_epoch_table(r, *args, room=room)
-    out = {name: np.bincount(rows, weights=vals, minlength=reps) for name, vals in per_epoch.items()}
+    names = ("duration_ms", "target_forwards", "target_forwards_wasted", "target_busy_ms", "drafter_forwards",
+             "drafter_busy_ms")
+    out = {name: np.empty(reps) for name in names}
+    epochs = np.empty(reps, dtype=np.int64)
+    step = max(BLOCK_ELEMENTS // max(S, 1), 1)
+    for lo in range(0, reps, step):
+        hi = min(lo + step, reps)
+        n = hi - lo
+        rows, r = epoch_lengths(accepted[lo:hi])
+        # positions left before S when each epoch starts: the drafter starts no block past S
+        end = np.cumsum(r)  # where each epoch ends, counted from the block's first row
+        row_start = np.zeros(n, dtype=end.dtype)
+        first = np.flatnonzero(np.diff(rows, prepend=-1))  # every row has an epoch: S >= 1
+        row_start[1:] = end[first[1:] - 1]
+        room = S - (end - row_start[rows] - r)
+        per_epoch = dsi_epoch_table(r, *args, room=room)
+        for name in names:
+            out[name][lo:hi] = np.bincount(rows, weights=per_epoch[name], minlength=n)
+        epochs[lo:hi] = np.bincount(rows, minlength=n)
     out["decode_ms"] = out.pop("duration_ms")
-    out["epochs"] = np.bincount(rows, minlength=reps)
+    out["epochs"] = epochs
     return out

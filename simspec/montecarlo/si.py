@@ -13,13 +13,52 @@ outcomes (common random numbers across lookaheads).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..latency import LatencyModel
 from ..lookahead import LookaheadPolicy, RoundView
+from ..rounds import BLOCK_ELEMENTS, si_round_lanes, static_rounds
 from .positions import next_rejection
 
-__all__ = ["si_rounds", "si_run"]
+__all__ = ["LaneLookahead", "si_rounds", "si_run"]
+
+
+class _LaneConstant:
+    def __init__(self, k: np.ndarray) -> None:
+        self.k = k
+
+    def propose(self, view):
+        return self.k
+
+    def observe(self, drafted, accepted) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class LaneLookahead:
+    """A static lookahead that differs per lane (for sweeps over ``k`` on shared outcomes)."""
+
+    k: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return "static (per lane)"
+
+    @property
+    def static_k(self) -> None:
+        return None
+
+    def start(self, lanes: int) -> _LaneConstant:
+        return _LaneConstant(np.broadcast_to(np.asarray(self.k, dtype=np.int64), (lanes,)))
+
+
+def _static(policy: LookaheadPolicy):
+    """The lookahead of a static policy (an int, or one per lane), else ``None``."""
+    if isinstance(policy, LaneLookahead):
+        return policy.k
+    return getattr(policy, "static_k", None)
 
 
 def si_rounds(
@@ -29,14 +68,26 @@ def si_rounds(
     signals=None,
     record_widths: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Drive SI rounds on lanes until every lane has emitted all positions.
+    """Drive SI rounds (:mod:`simspec.rounds`) on lanes until every lane has emitted all positions.
 
     ``nxt`` is :func:`next_rejection` of the outcomes, ``rows`` the outcome
     row of each lane.  Returns per-lane ``rounds``, ``drafts`` (drafter
     forwards) and ``accepted`` (accepted drafts), and with ``record_widths``
-    a ``(lanes, k_max+2)`` count of verification widths, for non-constant
-    verification latencies.
+    how many verifications of each width each lane ran (``width_lane``,
+    ``width``, ``width_count``, sorted by lane then width), for non-constant
+    verification latencies.  A static lookahead takes
+    :func:`simspec.rounds.static_rounds` (no loop over rounds; the same numbers).
     """
+    rows = np.asarray(rows)
+    k = _static(policy)
+    if k is not None:
+        accepted = nxt != np.arange(nxt.shape[1], dtype=nxt.dtype)
+        return static_rounds(accepted, k, rows, record_widths)
+    return _loop_rounds(nxt, rows, policy, signals, record_widths)
+
+
+def _loop_rounds(nxt, rows, policy, signals=None, record_widths=False) -> dict[str, np.ndarray]:
+    """The round loop: any policy, one numpy step per round over the lanes still running."""
     s = nxt.shape[1]
     lanes = rows.size
     ctrl = policy.start(lanes)
@@ -48,10 +99,10 @@ def si_rounds(
     active = np.ones(lanes, dtype=bool)
     while active.any():
         view = RoundView(pos, s - pos, rows, signals or {}, nxt)
-        k = np.minimum(np.asarray(ctrl.propose(view), dtype=np.int64), s - pos - 1)
-        k = np.where(active, np.maximum(k, 0), 0)
-        run = nxt[rows, np.minimum(pos, s - 1)] - pos
-        n = np.where(active, np.minimum(run, k), 0)  # finished lanes sit at pos = S: their run is -1
+        run_end = nxt[rows, np.minimum(pos, s - 1)]
+        k, n = si_round_lanes(pos, np.asarray(ctrl.propose(view), dtype=np.int64), run_end, s)
+        k = np.where(active, k, 0)
+        n = np.where(active, n, 0)  # finished lanes sit at pos = S
         rounds += active
         drafts += k
         acc += n
@@ -62,10 +113,28 @@ def si_rounds(
         active = pos < s
     out = {"rounds": rounds, "drafts": drafts, "accepted": acc}
     if record_widths:
-        lane_idx = np.concatenate([w[0] for w in widths])
-        width = np.concatenate([w[1] for w in widths])
-        out["width_lane"], out["width"] = lane_idx, width
+        lane_idx = np.concatenate([w[0] for w in widths]) if widths else np.zeros(0, dtype=np.int64)
+        width = np.concatenate([w[1] for w in widths]) if widths else np.zeros(0, dtype=np.int64)
+        top = int(width.max()) + 1 if width.size else 1
+        key, count = np.unique(lane_idx * top + width, return_counts=True)
+        out["width_lane"], out["width"], out["width_count"] = key // top, key % top, count.astype(np.int64)
     return out
+
+
+def _loop_blocks(accepted: np.ndarray, policy: LookaheadPolicy, signals) -> dict[str, np.ndarray]:
+    """:func:`_loop_rounds` with one lane per row, on blocks of rows (results as in one pass)."""
+    reps, S = accepted.shape
+    step = max(BLOCK_ELEMENTS // max(S, 1), 1)
+    if reps <= step:
+        return _loop_rounds(next_rejection(accepted), np.arange(reps), policy, signals, True)
+    parts = []
+    for lo in range(0, reps, step):
+        hi = min(lo + step, reps)
+        sig = {name: v[lo:hi] for name, v in (signals or {}).items()}
+        part = _loop_rounds(next_rejection(accepted[lo:hi]), np.arange(hi - lo), policy, sig, True)
+        part["width_lane"] = part["width_lane"] + lo
+        parts.append(part)
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
 def si_run(
@@ -76,17 +145,29 @@ def si_run(
     prompt_len: int = 0,
     signals=None,
 ) -> dict[str, np.ndarray]:
-    """Decode time and costs of SI, one lane per row of ``accepted``."""
-    rows = np.arange(accepted.shape[0])
-    res = si_rounds(next_rejection(accepted), rows, policy, signals, record_widths=True)
+    """Decode time and costs of SI, one lane per row of ``accepted``.
+
+    A static lookahead is counted by :func:`simspec.rounds.static_rounds`
+    straight from the outcomes; a dynamic one runs the round loop on blocks of
+    rows (each lane's policy sees its own row only, so blocks change nothing).
+    Either way the temporaries are those of about
+    :data:`simspec.rounds.BLOCK_ELEMENTS` outcomes, whatever the number of rows.
+    """
+    reps, S = accepted.shape
+    k = _static(policy)
+    if k is not None:
+        res = static_rounds(accepted, k, None, widths=True)
+    else:
+        res = _loop_blocks(accepted, policy, signals)
     d = float(drafter.forward(1, prompt_len))
-    verify = np.asarray(target.forward(res["width"], prompt_len), dtype=float)
-    verify_ms = np.bincount(res["width_lane"], weights=verify, minlength=rows.size)
+    w, inv = np.unique(res["width"], return_inverse=True)
+    verify = np.asarray(target.forward(w, prompt_len), dtype=float)[inv]
+    verify_ms = np.bincount(res["width_lane"], weights=res["width_count"] * verify, minlength=reps)
     draft_ms = res["drafts"] * d
     return {
         "decode_ms": draft_ms + verify_ms,
         "target_forwards": res["rounds"].astype(float),
-        "target_forwards_wasted": np.zeros(rows.size),
+        "target_forwards_wasted": np.zeros(reps),
         "drafter_forwards": res["drafts"].astype(float),
         "target_busy_ms": verify_ms,
         "drafter_busy_ms": draft_ms,

@@ -11,44 +11,14 @@ across the grid make neighbouring cells comparable, and the grid is fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .. import theory
-from .positions import epoch_histogram, next_rejection
-from .si import si_rounds
+from ..rounds import static_rounds
+from .positions import epoch_histogram
+from .si import LaneLookahead
 
 __all__ = ["LaneLookahead", "si_sweep", "dsi_sweep"]
-
-
-class _LaneConstant:
-    def __init__(self, k: np.ndarray) -> None:
-        self.k = k
-
-    def propose(self, view):
-        return self.k
-
-    def observe(self, drafted, accepted) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class LaneLookahead:
-    """A static lookahead that differs per lane (for sweeps over ``k`` on shared outcomes)."""
-
-    k: np.ndarray
-
-    @property
-    def name(self) -> str:
-        return "static (per lane)"
-
-    @property
-    def static_k(self) -> None:
-        return None
-
-    def start(self, lanes: int) -> _LaneConstant:
-        return _LaneConstant(np.broadcast_to(np.asarray(self.k, dtype=np.int64), (lanes,)))
 
 
 def si_sweep(accepted: np.ndarray, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +27,7 @@ def si_sweep(accepted: np.ndarray, ks: np.ndarray) -> tuple[np.ndarray, np.ndarr
     rows = accepted.shape[0]
     lane_rows = np.repeat(np.arange(rows), ks.size)
     lane_k = np.tile(ks, rows)
-    res = si_rounds(next_rejection(accepted), lane_rows, LaneLookahead(lane_k))
+    res = static_rounds(accepted, lane_k, lane_rows)
     return res["rounds"].reshape(rows, ks.size), res["drafts"].reshape(rows, ks.size)
 
 

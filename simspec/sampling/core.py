@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import MAX_DRAW_BYTES, check_work, int_at_least
 from ..errors import DistributionError
 
 __all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "acceptance", "residual", "output_law", "StepSample", "sample_step",
@@ -101,6 +102,16 @@ def output_law(p, r) -> np.ndarray:
     return acc + (1.0 - acc.sum(axis=-1, keepdims=True)) * residual(p, r)
 
 
+def check_draws(n: int | None, name: str = "n") -> int | None:
+    """``n`` draws checked: None (one per row), or an integer >= 1 whose arrays fit in memory."""
+    if n is None:
+        return None
+    n = int_at_least(name, n, 1, "the number of verification steps to sample")
+    check_work(f"{name} = {n} steps", 48.0 * n, MAX_DRAW_BYTES,  # proposal, uniforms, emitted, accepted and temporaries
+               f"sample at most {MAX_DRAW_BYTES // 48} steps per call and combine the samples", unit="bytes")
+    return n
+
+
 def sample_categorical(rng: np.random.Generator, probs: np.ndarray, n: int | None = None) -> np.ndarray:
     """Draw one index per row of ``probs`` (``(V,)`` with ``n`` draws, or ``(m, V)`` with one each).
 
@@ -108,6 +119,7 @@ def sample_categorical(rng: np.random.Generator, probs: np.ndarray, n: int | Non
     vectorised count per row for many.
     """
     probs = np.asarray(probs, dtype=float)
+    n = check_draws(n)
     if probs.ndim == 1:
         cdf = np.cumsum(probs)
         u = rng.random(n if n is not None else 1) * cdf[-1]
@@ -142,6 +154,7 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
     p = np.asarray(p, dtype=float)
     r = np.asarray(r, dtype=float)
     check_same_vocabulary(p, r, ("p", "r"))
+    n = check_draws(n)
     rows = p.ndim == 2
     x = proposal if proposal is not None else sample_categorical(rng, r, None if rows else n)
     m = x.shape[0]

@@ -1,0 +1,177 @@
+"""Deployment: where the target runs — servers, the non-SI chain, the queue, overheads.
+
+This module holds the one definition of a deployment's servers that every
+engine, command and experiment uses:
+
+* ``servers`` is the **total number of target instances** (a GPU, or a group of
+  GPUs holding one copy of the target).  When DSI runs its non-SI chain
+  (``chain=True``, the default) the chain occupies one of them and speculative
+  verification tasks share the other ``servers − 1``; without the chain tasks
+  share all ``servers``.  ``None`` means "as many as DSI needs so that no
+  verification ever waits".  SI and non-SI use one target instance.
+* A lookahead ``k`` is *feasible* on a deployment when the no-wait count
+  ``⌈(v + startup)/(k·d)⌉`` (plus one for the chain) fits in ``servers``:
+  a task occupies a server for its start-up and its verification forward ``v``,
+  and the drafter submits one every ``k·d`` (``theory/servers.md``).
+* The DSI paper's "7 servers" is read as 7 servers for speculative tasks plus
+  the chain's own, i.e. :data:`PAPER_SERVERS` ``= 8`` target instances — the
+  reading of the authors' repository, whose filter is ``⌈1/(k c)⌉ ≤ 7``.
+
+>>> from simspec import Deployment, Scenario
+>>> Deployment(servers=4).speculation_servers
+3
+>>> s = Scenario.from_ms(30.0, 3.0, 0.8, servers=4)
+>>> opts = dsi_lookahead_options(s)
+>>> int(opts.k[opts.feasible][0]), int(opts.servers[opts.feasible][0])   # smallest k that fits: ⌈1/(4·0.1)⌉ + 1 = 4
+(4, 4)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from ._checks import finite_nonneg, int_at_least
+from .errors import InvalidParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .scenario import Scenario
+
+__all__ = [
+    "Overheads",
+    "QueueDiscipline",
+    "Deployment",
+    "LookaheadOptions",
+    "PAPER_SERVERS",
+    "check_queue",
+    "dsi_lookahead_options",
+    "dsi_servers_needed",
+]
+
+QueueDiscipline = Literal["fifo", "lifo"]
+
+#: The DSI paper's "7 servers": 7 for speculative tasks plus the chain's own (target instances in all).
+PAPER_SERVERS = 8
+
+
+def check_queue(queue: str) -> str:
+    if queue not in ("fifo", "lifo"):
+        raise InvalidParameterError(f"queue must be 'fifo' or 'lifo', got {queue!r}")
+    return queue
+
+
+@dataclass(frozen=True)
+class Overheads:
+    """Costs the papers ignore and deployments pay; all zero by default, all in ms.
+
+    ``message_ms``: one message between the drafter's host and a target server,
+    each way (a verification request, its result, a new prefix for the chain);
+    ``sync_ms``: KV-cache synchronisation after a correction, before the drafter
+    resumes; ``startup_ms``: start-up of a verification task on a server, before
+    its forward.  Only the discrete-event engine models them.
+    """
+
+    message_ms: float = 0.0
+    sync_ms: float = 0.0
+    startup_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("message_ms", "sync_ms", "startup_ms"):
+            object.__setattr__(self, name, finite_nonneg(name, getattr(self, name), "overheads are in ms"))
+
+    @property
+    def zero(self) -> bool:
+        return self.message_ms == 0 and self.sync_ms == 0 and self.startup_ms == 0
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Target servers (total instances, the chain's included), chain on/off, queue discipline, overheads.
+
+    >>> Deployment()
+    Deployment(servers=None, chain=True, queue='fifo', overheads=Overheads(message_ms=0.0, sync_ms=0.0, startup_ms=0.0))
+    >>> Deployment(servers=1).speculation_servers   # the chain takes the only server: DSI is non-SI
+    0
+    """
+
+    servers: int | None = None
+    chain: bool = True
+    queue: QueueDiscipline = "fifo"
+    overheads: Overheads = field(default_factory=Overheads)
+
+    def __post_init__(self) -> None:
+        if self.servers is not None:
+            object.__setattr__(
+                self, "servers",
+                int_at_least("servers", self.servers, 1, "servers counts every target instance, at least one"),
+            )
+        if not isinstance(self.chain, (bool, np.bool_)):
+            raise InvalidParameterError(f"chain must be True or False, got {self.chain!r}")
+        object.__setattr__(self, "chain", bool(self.chain))
+        check_queue(self.queue)
+        if not isinstance(self.overheads, Overheads):
+            raise InvalidParameterError(f"overheads must be an Overheads(...), got {self.overheads!r}")
+
+    @property
+    def speculation_servers(self) -> int | None:
+        """Servers left for speculative verification tasks (``None``: unlimited)."""
+        if self.servers is None:
+            return None
+        return self.servers - (1 if self.chain else 0)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.servers is None
+
+    def describe(self) -> dict:
+        return {"servers": self.servers, "chain": self.chain, "queue": self.queue,
+                "message_ms": self.overheads.message_ms, "sync_ms": self.overheads.sync_ms,
+                "startup_ms": self.overheads.startup_ms}
+
+
+def dsi_servers_needed(scenario: "Scenario", k) -> np.ndarray:
+    """Target instances DSI with lookahead ``k`` needs on ``scenario`` so that no task waits.
+
+    ``⌈(v(k) + startup)/(k d)⌉`` speculative servers, plus one for the chain when
+    it runs; ``v(k)`` is the target's verification forward of width ``k + 1``
+    from the scenario's latency model.  Vectorised over ``k``.
+    """
+    from . import theory
+
+    s = scenario
+    dep = s.deployment
+    k = np.asarray(k)
+    t1 = float(s.target.tpot_ms)
+    v = np.asarray(s.target.forward(k + 1, s.prompt_len), dtype=float)
+    slope = (v / t1 - 1.0) / k + dep.overheads.startup_ms / t1 / k
+    return theory.dsi_servers_needed(s.c, k, slope, dep.chain)
+
+
+@dataclass(frozen=True)
+class LookaheadOptions:
+    """DSI lookaheads ``1..k_max`` on one deployment: servers each needs, and which fit."""
+
+    k: np.ndarray
+    servers: np.ndarray
+    feasible: np.ndarray
+
+    @property
+    def any_feasible(self) -> bool:
+        return bool(self.feasible.any())
+
+
+def dsi_lookahead_options(scenario: "Scenario") -> LookaheadOptions:
+    """Which DSI lookaheads are feasible on the scenario's deployment, and how many servers each uses.
+
+    Feasible: no verification task ever waits for a server (the no-wait count
+    fits in ``deployment.servers``); every ``k`` is feasible with unlimited
+    servers.  The closed forms and the Monte Carlo model only feasible
+    lookaheads; the discrete-event engine runs any and shows the queueing.
+    """
+    ks = np.arange(1, scenario.k_max + 1)
+    need = dsi_servers_needed(scenario, ks)
+    cap = scenario.deployment.servers
+    feasible = np.ones(ks.size, dtype=bool) if cap is None else need <= cap
+    return LookaheadOptions(ks, need, feasible)
