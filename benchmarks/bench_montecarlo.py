@@ -59,6 +59,15 @@ import tracemalloc
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPS_KW = "reps"  # compare()'s keyword for replications: set in measure() from its signature
+
+
+def _reps_keyword() -> str:
+    import inspect
+
+    from simspec import compare
+
+    return "replications" if "replications" in inspect.signature(compare).parameters else "reps"
 
 
 def _best(fn, repeats: int) -> tuple[float, object]:
@@ -95,7 +104,7 @@ def per_config(configs, reps: int, S: int, repeats: int, seed: int) -> dict:
         t_non, _ = _best(lambda: nonsi_run(T, S, reps), repeats)
         t_eng, _ = _best(lambda: (si_run(A, pol, T, D), dsi_run(A, k, T, D), nonsi_run(T, S, reps)), repeats)
         s = Scenario.from_ms(1.0, c, a, lookahead=k, tokens=S)
-        t_cmp, _ = _best(lambda: compare(s, "montecarlo", reps=reps, rng=i), repeats)
+        t_cmp, _ = _best(lambda: compare(s, "montecarlo", rng=i, **{REPS_KW: reps}), repeats)
         for n, t in zip(names, (ref, draw, t_si, t_dsi, t_non, t_eng, t_cmp)):
             times[n].append(t)
     mean = {n: statistics.fmean(v) for n, v in times.items()}
@@ -159,7 +168,7 @@ def memory(reps: int, S: int, with_compare: bool, seed: int) -> dict:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         t0 = time.perf_counter()
-        compare(Scenario.from_ms(1.0, c, a, lookahead=k, tokens=S), "montecarlo", reps=reps, rng=seed)
+        compare(Scenario.from_ms(1.0, c, a, lookahead=k, tokens=S), "montecarlo", rng=seed, **{REPS_KW: reps})
         out["compare"] = {"wall_s": time.perf_counter() - t0, "peak_bytes": tracemalloc.get_traced_memory()[1] - base}
     tracemalloc.stop()
     import resource
@@ -169,7 +178,9 @@ def memory(reps: int, S: int, with_compare: bool, seed: int) -> dict:
 
 
 def measure(args) -> dict:
+    global REPS_KW
     machine = _machine.pin_one_core(args.cpu)
+    REPS_KW = _reps_keyword()
 
     import numpy as np
 

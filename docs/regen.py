@@ -20,6 +20,9 @@ Two conventions keep long or slow examples honest:
   commands too slow to run in the test suite); the reason is required and is printed by
   ``--list``.
 
+``--update`` also copies the figures that examples draw and the guides show (:data:`FIGURES`,
+e.g. the Gantt chart of the discrete-event guide) into place.
+
 The only normalisation is of wall-clock timings (``in 2.80 s``), which differ from run to run.
 ``tests/test_docs_cli.py`` runs every checked block and compares; after a change to what the
 CLI prints, ``python docs/regen.py --update`` refreshes every page in one go.
@@ -45,6 +48,8 @@ FILES = ("docs/guides/cli.md", "README.md")
 #: input files every example may read; copied into each block's folder
 EXAMPLES = ROOT / "docs" / "examples"
 SLOW_S = 2.0  # a checked block should run faster than this (reported by --list and --update)
+#: files that examples write and the docs show: ``--update`` copies each to its place in the repository
+FIGURES = {"dsi-gantt.png": "docs/guides/des-gantt.png"}
 
 _FENCE = re.compile(r"^```[\w-]*\s*$")
 _SKIP = re.compile(r"^<!--\s*not checked:\s*(?P<reason>.*?)\s*-->\s*$")
@@ -127,8 +132,13 @@ def _shim(folder: Path) -> Path:
     return bin_dir
 
 
-def run_block(block: Block, timeout: float = 120.0) -> list[list[str]]:
-    """Run a block's commands in order, in one fresh folder; the output lines of each."""
+def run_block(block: Block, timeout: float = 120.0, keep: dict[str, str] | None = None,
+              times: list[float] | None = None) -> list[list[str]]:
+    """Run a block's commands in order, in one fresh folder; the output lines of each.
+
+    ``keep`` maps a file the commands write (relative to their folder) to a path in the
+    repository to copy it to; ``times`` collects each command's run time in seconds.
+    """
     with tempfile.TemporaryDirectory(prefix="simspec-docs-") as tmp:
         work = Path(tmp) / "work"
         if EXAMPLES.is_dir():
@@ -139,9 +149,16 @@ def run_block(block: Block, timeout: float = 120.0) -> list[list[str]]:
                    PYTHONIOENCODING="utf-8", PYTHONPATH=str(ROOT), COLUMNS="100", MPLBACKEND="Agg")
         outputs = []
         for cmd in block.commands:
+            t0 = time.perf_counter()
             proc = subprocess.run(["bash", "-c", cmd.text], cwd=work, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, encoding="utf-8", timeout=timeout)
+            if times is not None:
+                times.append(time.perf_counter() - t0)
             outputs.append(proc.stdout.rstrip("\n").split("\n") if proc.stdout.strip() else [])
+        for name, dest in (keep or {}).items():
+            if (work / name).is_file():
+                shutil.copyfile(work / name, ROOT / dest)
+                print(f"copied {name} to {dest}")
         return outputs
 
 
@@ -193,13 +210,11 @@ def update(blocks: list[Block]) -> int:
         for block in reversed(file_blocks):  # bottom up, so that earlier line numbers stay valid
             if not block.checked:
                 continue
-            t0 = time.perf_counter()
-            fresh = run_block(block)
-            dt = time.perf_counter() - t0
+            times: list[float] = []
+            fresh = run_block(block, keep=FIGURES, times=times)
             new = [line for cmd, out in zip(block.commands, fresh) for line in rendered(cmd, out)]
             lines[block.first : block.last] = new
-            flag = f"  (slower than {SLOW_S:g} s: shorten it, or mark it not checked)" if dt > SLOW_S else ""
-            print(f"{block.name}: {len(block.commands)} command(s) in {dt:.2f} s{flag}")
+            print(f"{block.name}: {_timing(times)}")
         text = "\n".join(lines)
         if text != (ROOT / path).read_text(encoding="utf-8"):
             (ROOT / path).write_text(text, encoding="utf-8")
@@ -207,12 +222,18 @@ def update(blocks: list[Block]) -> int:
     return 0
 
 
+def _timing(times: list[float]) -> str:
+    slow = max(times, default=0.0) > SLOW_S
+    flag = f"  (a command slower than {SLOW_S:g} s: shorten it, or mark the block not checked)" if slow else ""
+    return f"{len(times)} command(s), " + ", ".join(f"{t:.2f}" for t in times) + f" s{flag}"
+
+
 def list_blocks(blocks: list[Block]) -> int:
     for b in blocks:
         if b.checked:
-            t0 = time.perf_counter()
-            run_block(b)
-            state = f"checked, {time.perf_counter() - t0:.2f} s"
+            times: list[float] = []
+            run_block(b, times=times)
+            state = f"checked, {_timing(times)}"
         else:
             state = f"not checked: {b.skip_reason}"
         print(f"{b.name}: $ {b.commands[0].text.splitlines()[0][:70]}  [{state}]")

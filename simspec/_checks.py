@@ -73,16 +73,17 @@ def check_work(name: str, amount: float, limit: float, what_to_change: str, *, u
 def check_lookahead_size(name: str, k: int) -> int:
     """``k`` (a ``k_max`` or a lookahead, already an int >= 1) within :data:`MAX_LOOKAHEAD`."""
     check_work(name, k, MAX_LOOKAHEAD,
-               f"give {name} <= {MAX_LOOKAHEAD} (lookaheads beyond a few dozen never pay in practice)")
+               f"give {name} at most {MAX_LOOKAHEAD} (lookaheads beyond a few dozen never pay in practice)")
     return k
 
 
 def check_montecarlo_work(reps: int, tokens: int, names: tuple[str, str] = ("reps", "tokens")) -> None:
     """Monte Carlo time: ``reps × tokens`` positions within :data:`MAX_MC_POSITIONS`."""
-    fit = max(2, MAX_MC_POSITIONS // max(int(tokens), 1))
+    fit = MAX_MC_POSITIONS // max(int(tokens), 1)
+    hint = (f"lower {names[0]} to at most {fit} (or lower {names[1]})" if fit >= 2 else
+            f"lower {names[1]} to at most {MAX_MC_POSITIONS // max(int(reps), 2)} (or lower {names[0]})")
     check_work(f"{names[0]} × {names[1]} ({reps} × {tokens})", float(reps) * float(tokens), MAX_MC_POSITIONS,
-               f"lower {names[0]} to at most {fit}" + (f" or {names[1]}" if fit > 2 else f", and lower {names[1]}"),
-               unit="positions")
+               hint, unit="positions")
 
 
 def check_des_work(tokens: int, replications: int = 1,
@@ -90,11 +91,11 @@ def check_des_work(tokens: int, replications: int = 1,
     """Discrete-event time and memory: ``tokens`` within :data:`MAX_DES_TOKENS`, ``replications × tokens``
     within :data:`MAX_DES_POSITIONS`."""
     check_work(names[0], tokens, MAX_DES_TOKENS,
-               f"give {names[0]} <= {MAX_DES_TOKENS} (the latency per token settles within a few thousand)",
+               f"give {names[0]} at most {MAX_DES_TOKENS} (the latency per token settles within a few thousand)",
                unit="tokens")
-    fit = max(1, MAX_DES_POSITIONS // max(int(tokens), 1))
+    fit = MAX_DES_POSITIONS // max(int(tokens), 1)
     check_work(f"{names[1]} × {names[0]} ({replications} × {tokens})", float(replications) * float(tokens),
-               MAX_DES_POSITIONS, f"lower {names[1]} to at most {fit} or lower {names[0]}", unit="positions")
+               MAX_DES_POSITIONS, f"lower {names[1]} to at most {fit} (or lower {names[0]})", unit="positions")
 
 
 def check_rng(rng: Any, name: str = "rng") -> Any:

@@ -2,7 +2,7 @@
 
 For absolute output positions ``j = 1..S`` let ``α_j`` be the probability that
 the drafter's proposal at ``j``, made from the *correct* prefix, is accepted,
-and ``A_j`` the realised outcome (``models.md`` §3).  Drafts made after a
+and ``A_j`` the realised outcome (``docs/model.md`` §3).  Drafts made after a
 rejection are discarded, so only ``A`` along the correct prefix matters: one
 draw of ``A`` per replication serves every algorithm and every lookahead
 (common random numbers), which is what makes simspec's speedups paired.

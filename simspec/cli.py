@@ -2,10 +2,15 @@
 
 ``simspec compare`` — non-SI vs SI vs DSI on one scenario;
 ``simspec simulate`` — one algorithm on simulated servers (the discrete-event engine);
+``simspec plan`` — SI and DSI over 1..N target servers: the knee and the Pareto front;
 ``simspec vocab`` — a token-level verifier: acceptance, losslessness, cost;
 ``simspec heatmap`` — the DSI paper's four-panel heatmap (CSV + PNG);
 ``simspec demo`` — the paper's real-model table through simspec, plus the heatmap.
-Bad input exits with status 2 and one line that says what to change.
+Bad input exits with status 2 and one line that says what to change, before any work starts:
+numbers out of range, work too large to finish (``ResourceLimitError``), and output paths.
+Output files (``--trace``, ``--gantt``) go into a folder that must already exist; an output
+folder (``--out``) is created if missing, but its parent must exist — a typo in a path is an
+error, not a new tree of folders.
 """
 
 from __future__ import annotations
@@ -120,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the whole run, or its first 40 verifications when it is longer")
     m.add_argument("--progress", action="store_true", help="draw a progress bar on stderr")
 
+    pl = sub.add_parser("plan", help="how many target servers: SI and DSI over servers 1..N, the knee, the Pareto front",
+                        description="Latency and GPU-seconds per token of SI and DSI (each at its best lookahead) "
+                                    "for 1..N target servers (the non-SI chain's included), the knee and the "
+                                    "Pareto front of latency against GPU cost.")
+    _add_scenario_flags(pl)
+    pl.add_argument("--max-servers", type=int, default=16, metavar="N",
+                    help="largest number of target servers to plan for (default 16)")
+    pl.add_argument("--objective", choices=("latency", "cost"), default="latency",
+                    help="what DSI's lookahead minimises at each server count: latency per token, or GPU-seconds "
+                         "per token (default latency)")
+    pl.add_argument("--method", choices=("auto", "theory", "montecarlo"), default="auto",
+                    help="theory: closed forms (i.i.d. acceptance); montecarlo: any acceptance process, on a pilot "
+                         "draw (default auto)")
+    pl.add_argument("--seed", type=int, default=0, metavar="X", help="random seed of the pilot draw (default 0)")
+    pl.add_argument("--plot", default=None, metavar="FILE",
+                    help="draw latency vs servers and latency vs GPU-seconds (PNG, PDF or SVG)")
+    pl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
     h = sub.add_parser("heatmap", help="the DSI paper's four-panel speedup heatmap (CSV + PNG)",
                        description="Speedups over a grid of drafter/target latency ratio c and acceptance a.")
     h.add_argument("--protocol", choices=("paper", "repo"), default="paper",
@@ -208,6 +231,96 @@ def _check_flags(args) -> None:
         k = _lookahead(args.lookahead)
         if k < 1:
             raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {k}")
+    _check_magnitudes(args)
+
+
+def _check_magnitudes(args) -> None:
+    """Reject numbers whose products overflow and work that would not finish, naming the flag."""
+    from . import _checks
+
+    cv = getattr(args, "latency_cv", 0.0)
+    if cv > _checks.MAX_LATENCY_CV:
+        raise SimspecError(
+            f"--latency-cv must be <= {_checks.MAX_LATENCY_CV:g}, got {cv:g}: a log-normal with this cv has its "
+            f"median at {1 / math.sqrt(1 + cv * cv):.2g} of the mean, so almost every forward takes nearly no time "
+            "and a run reports latencies far below the mean; measured GPU forwards vary with cv well below 1"
+        )
+    _checks.check_lookahead_size("--k-max", args.k_max)
+    k = _lookahead(args.lookahead)
+    if k != "best":
+        _checks.check_lookahead_size("--lookahead", k)
+    c = args.drafter_ms / args.target_ms
+    v = 1.0 + args.verify_ms_per_token / args.target_ms  # a width-2 verification, in target forwards
+    if not v / c <= _checks.MAX_SERVERS:
+        raise SimspecError(
+            f"--drafter-ms / --target-ms = c = {c:.3g} is so small that DSI would need more than "
+            f"{_checks.MAX_SERVERS:.3g} target servers; give a --drafter-ms of at least "
+            f"{v * args.target_ms / _checks.MAX_SERVERS:.3g} ms (or a smaller --target-ms)"
+        )
+    K = max(args.k_max, k if k != "best" else 1)
+    # the largest sum any engine forms: every verification of every token, on as many servers as DSI needs
+    worst = (args.target_ttft_ms + args.drafter_ttft_ms
+             + args.tokens * ((args.target_ms + args.verify_ms_per_token * K) * (2 + 1 / c) + args.drafter_ms * K))
+    if not worst <= 1e300:
+        raise SimspecError(
+            f"--target-ms {args.target_ms:g}, --drafter-ms {args.drafter_ms:g} and --tokens {args.tokens} give "
+            "totals past what a float holds; latencies are in ms per forward (e.g. --target-ms 30 --drafter-ms 3)"
+        )
+    if args.command == "compare" and args.method == "montecarlo":
+        _checks.check_montecarlo_work(args.replications, args.tokens, ("--replications", "--tokens"))
+    if args.command == "simulate":
+        _checks.check_des_work(args.tokens, args.replications, ("--tokens", "--replications"))
+
+
+def _check_run_flags(args) -> None:
+    """Seeds and output paths, checked before any work starts (every subcommand)."""
+    seed = getattr(args, "seed", 0)
+    if seed is not None and seed < 0:
+        raise SimspecError(f"--seed must be an integer >= 0, got {seed}")
+    if args.command == "demo" and args.replications >= 2:
+        from . import _checks
+        from .reference import DSI_PAPER_TABLE
+
+        positions = 50 * len(DSI_PAPER_TABLE)  # the demo's table: 50 tokens per model pair
+        _checks.check_work(f"--replications × {positions} positions", float(args.replications) * positions,
+                           _checks.MAX_MC_POSITIONS,
+                           f"lower --replications to at most {_checks.MAX_MC_POSITIONS // positions}", unit="positions")
+    for flag in ("trace", "gantt", "plot"):
+        path = getattr(args, flag, None)
+        if path:
+            _check_output_file(f"--{flag}", Path(path))
+    for flag in ("gantt", "plot"):
+        if getattr(args, flag, None):
+            _check_figure_format(f"--{flag}", Path(getattr(args, flag)))
+    out = getattr(args, "out", None)
+    if out is not None and args.command in ("heatmap", "demo"):
+        out = Path(out)
+        if out.exists() and not out.is_dir():
+            raise SimspecError(f"--out {out} is a file; give a folder (it is created if missing)")
+        parent = out.resolve().parent
+        if not out.exists() and not parent.is_dir():
+            raise SimspecError(
+                f"--out {out}: the folder {parent} does not exist; create it first or give an existing folder "
+                "(simspec creates only the output folder itself)"
+            )
+
+
+def _check_output_file(flag: str, path: Path) -> None:
+    if path.is_dir():
+        raise SimspecError(f"{flag} {path} is a folder; give a file name in it")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise SimspecError(f"{flag} {path}: the folder {parent} does not exist; create it first or fix the path")
+
+
+def _check_figure_format(flag: str, path: Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = path.suffix.lower().lstrip(".")
+    formats = sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"pgf"})  # pgf needs a LaTeX install
+    if suffix and suffix not in formats:
+        raise SimspecError(f"{flag} {path}: matplotlib cannot write .{suffix}; end the name in one of "
+                           + ", ".join("." + f for f in formats) + " (no suffix writes PNG)")
 
 
 def _bursty(args, markov):
@@ -350,6 +463,29 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    from .plan import plan
+
+    if args.servers is not None:
+        raise SimspecError("plan sweeps the servers itself: drop --servers and give --max-servers N")
+    if args.lookahead != "best":
+        raise SimspecError("plan picks the best lookahead at every server count: drop --lookahead")
+    if args.max_servers < 1:
+        raise SimspecError(f"--max-servers must be an integer >= 1, got {args.max_servers}")
+    result = plan(_scenario(args), args.max_servers, objective=args.objective, method=args.method, rng=args.seed)
+    if args.plot:
+        from .plots import save_figure
+
+        save_figure(result.figure(), args.plot)
+    if args.json:
+        print(json.dumps(result.to_dict(), allow_nan=False, default=_json_default))
+        return 0
+    print(result)
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _json_default(o):
     if isinstance(o, float) and math.isnan(o):
         return None
@@ -478,8 +614,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "vocab": _cmd_vocab, "heatmap": _cmd_heatmap,
-                    "demo": _cmd_demo}
+        commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "plan": _cmd_plan, "vocab": _cmd_vocab,
+                    "heatmap": _cmd_heatmap, "demo": _cmd_demo}
+        _check_run_flags(args)
         return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()

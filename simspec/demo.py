@@ -22,7 +22,7 @@ picks DSI ``k = 1`` on 8 servers where the matched protocol must take ``k = 5``
 
 Both assume i.i.d. acceptance at the published rate, constant latencies and
 free communication — which is why the published numbers (from a thread-and-
-``sleep`` simulator, ``models.md`` §7) may differ; the experiment
+``sleep`` simulator, ``docs/model.md`` §7) may differ; the experiment
 ``experiments/dsi_heatmap`` explains the protocols.
 """
 

@@ -13,7 +13,7 @@ clipped to ``c ≥ 0.01``, ``0.01 ≤ a ≤ 0.99``; ``k ∈ 1..20``; the paper's
 speculative tasks, i.e. :data:`~simspec.deployment.PAPER_SERVERS` ``= 8`` target instances with the
 chain's, keeping only ``⌈1/(k c)⌉ + 1 ≤ 8`` (8463 configurations); ``S = 1000`` tokens, 5 repeats;
 Monte Carlo.  SI is restricted to the same lookaheads and server filter as DSI,
-as the repo did — the handicap ``models.md`` §7 describes.  DSI uses simspec's
+as the repo did — the handicap ``docs/model.md`` §7 describes.  DSI uses simspec's
 exact epoch map; ``dsi_vs_si_repo_model`` gives what the repo's own offline DSI
 model (``theory/dsi_repo_model.md``) yields on the same outcomes.
 

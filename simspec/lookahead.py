@@ -15,7 +15,7 @@ the outcomes themselves, which only :class:`OracleLookahead` may read.
 Sources: static — Leviathan et al. 2023; heuristic schedule — transformers
 ``candidate_generator.py`` (``num_assistant_tokens_schedule="heuristic"``);
 oracle — Mamou et al. 2024 (DISCO, arXiv 2405.04304), its upper bound.  See
-``../shared/spec/lookahead.md``.
+``docs/model.md`` §6.
 
 >>> from simspec import StaticLookahead
 >>> StaticLookahead(5)

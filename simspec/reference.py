@@ -1,4 +1,4 @@
-"""Published figures simspec reproduces or explains (``../shared/spec/reference-data.md``).
+"""Published figures simspec reproduces or explains (``docs/model.md`` §9).
 
 >>> from simspec.reference import DSI_PAPER_TABLE
 >>> len(DSI_PAPER_TABLE), DSI_PAPER_TABLE[0].target

@@ -74,15 +74,26 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
     :data:`BLOCK_ELEMENTS` outcomes at a time, whatever the number of rows.
     """
     n_rows, S = accepted.shape
-    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
     lanes = rows.size
     kl = np.clip(np.broadcast_to(np.asarray(k, dtype=np.int64), (lanes,)), 0, S)
     rounds = np.zeros(lanes, dtype=np.int64)
     drafts = np.zeros(lanes, dtype=np.int64)
     cut_lane: list[np.ndarray] = []
     cut_width: list[np.ndarray] = []
-    ks, k_inv = np.unique(kl, return_inverse=True)
     step = max(BLOCK_ELEMENTS // max(S, 1), 1)
+    if lanes == n_rows and np.ndim(k) == 0 and np.array_equal(rows, np.arange(n_rows)):
+        # the common case, one lane per row and one k: no lane bookkeeping
+        kk = int(kl[0]) if lanes else 0
+        for lo in range(0, n_rows, step):
+            hi = min(lo + step, n_rows)
+            r, d, c_row, c_width = _rows_static(*_restart_candidates(accepted[lo:hi]), hi - lo, S, kk)
+            rounds[lo:hi] = r
+            drafts[lo:hi] = d
+            cut_lane.append(c_row + lo)
+            cut_width.append(c_width)
+        return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
+    ks, k_inv = np.unique(kl, return_inverse=True)
     for lo in range(0, n_rows, step):
         hi = min(lo + step, n_rows)
         in_block = (rows >= lo) & (rows < hi)
@@ -106,6 +117,12 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
                 idx = np.repeat(left - np.cumsum(count) + count, count) + np.arange(count.sum())
                 cut_lane.append(sel[order[idx]])
                 cut_width.append(np.repeat(c_width, count))
+    return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
+
+
+def _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths) -> dict[str, np.ndarray]:
+    """The result of :func:`static_rounds`, with the width counts when asked for."""
+    lanes = rounds.size
     out = {"rounds": rounds, "drafts": drafts, "accepted": S - rounds}
     if widths:
         c_lane = np.concatenate(cut_lane) if cut_lane else np.zeros(0, dtype=np.int64)

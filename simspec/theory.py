@@ -10,7 +10,7 @@ Each formula is derived in ``theory/`` (the file is named in its docstring)
 and checked against the Monte Carlo engine by the test named there.
 
 Sources: Leviathan, Kalman & Matias 2023 (SI); Timor et al. 2025, arXiv
-2405.14105 (DSI, Prop. 1); ``../shared/spec/models.md`` §4–5.
+2405.14105 (DSI, Prop. 1); ``docs/model.md`` §4–5.
 
 >>> from simspec import theory
 >>> float(theory.si_speedup(a=0.8, c=0.1, k=5))
@@ -147,7 +147,7 @@ def dsi_prop1_latency_per_token(a, c):
 def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
     """Duration ``D(r)`` of a DSI epoch whose first rejection is its ``r``-th position.
 
-    Unlimited servers, constant latencies, zero overheads (``models.md`` §4,
+    Unlimited servers, constant latencies, zero overheads (``docs/model.md`` §4,
     corrected in ``theory/dsi_epoch_map.md``).  Equivalently, ``D(r)`` is when
     the epoch's ``r``-th token is confirmed, accepted or not.  With the non-SI
     chain, ``D(r) = min(T_B, min_{0≤b<B} T_b + r − F_b)`` where
@@ -237,7 +237,7 @@ def dsi_repo_latency_per_token(a, c, k):
     The repo charges each epoch ``min(⌈r/k⌉ k c + 1, r)``: the drafter's blocks
     race one non-SI run from the epoch start, and the bonus position of a fully
     accepted block is not used.  For ``k c ≤ 1`` this is
-    ``(1 − a)·[1 + k c/(1 − a^k) − (1 − a) k c]`` (``models.md`` §5) — for ``k = 1``
+    ``(1 − a)·[1 + k c/(1 − a^k) − (1 − a) k c]`` (``docs/model.md`` §5) — for ``k = 1``
     only while ``c ≤ 1/2`` as well; otherwise the epoch sum.  Derivation: ``theory/dsi_repo_model.md``.
     """
     a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))

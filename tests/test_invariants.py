@@ -70,7 +70,7 @@ def test_closed_forms_respect_their_bounds(a, c, k):
 
 @given(st.floats(0.6, 0.9), st.floats(0.01, 0.2))
 def test_oracle_beats_best_static_where_the_spec_says(a, c):
-    # lookahead.md: under i.i.d. acceptance the oracle beats the best static k by 6-46% for
+    # docs/model.md §6: under i.i.d. acceptance the oracle beats the best static k by 6-46% for
     # a in [0.6, 0.9], c in [0.01, 0.2] (for slow drafters, c near 1, it need not: it always drafts
     # up to the first rejection)
     _, best = theory.best_si_lookahead(a, c, k_max=200)

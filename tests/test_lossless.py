@@ -1,4 +1,4 @@
-"""Losslessness of every verifier in ``simspec.sampling`` (``shared/spec/vocab.md`` §4).
+"""Losslessness of every verifier in ``simspec.sampling`` (``docs/model.md`` §8).
 
 Five layers, each against a reference written here, not against the module's own formulas:
 

@@ -335,7 +335,7 @@ def test_dsi_epoch_map_analytic_vs_series():
 def reference_epoch(r: int, k: int, c: float, slope: float = 0.0, chain: bool = True, eps: float = 1e-9) -> dict:
     """One DSI epoch simulated event by event, unlimited servers, time unit = one width-1 target forward.
 
-    Written from the rules in models.md §4, independently of simspec: the drafter finishes draft j
+    Written from the rules in docs/model.md §4, independently of simspec: the drafter finishes draft j
     at j·c; block b (drafts (b−1)k+1..bk) is submitted at b·k·c and its width-(k+1) verification
     ends at b·k·c + v, yielding the target's tokens at positions (b−1)k+1..bk+1, which count once
     every position ≤ (b−1)k is confirmed (results wait otherwise).  Position p's target token
@@ -422,7 +422,7 @@ R_MAX = 40
 
 
 def _spec_formula(r: int, k: int, c: float, v: float = 1.0) -> float:
-    """models.md §4 as written: D(r) = min(T_B, T_{B−1} + r − F_{B−1}), T_0 = F_0 = 0, D(1) = 1."""
+    """The specification's first epoch map (docs/model.md §4, theory/dsi_epoch_map.md §5): D(r) = min(T_B, T_{B−1} + r − F_{B−1}), T_0 = F_0 = 0, D(1) = 1."""
     if r == 1:
         return 1.0
     B = -(-(r - 1) // k)

@@ -118,7 +118,7 @@ def job(args: tuple) -> dict:
                dsi_peak=max(r.peak_servers_busy for r in dsi_res.runs),
                dsi_queue_ms=float(np.mean([r.queueing_delay_ms for r in dsi_res.runs])))
     if ov_name == "none":
-        # Attribution only, not calibration: one documented bias of the authors' simulator (models.md §7),
+        # Attribution only, not calibration: one documented bias of the authors' simulator (docs/model.md §7),
         # SI paying an extra blocking target forward at every restart, as a wait of one target TPOT after
         # every rejection (the DES's KV-sync hook, on SI only).
         biased = Overheads(sync_ms=p.target_ms)

@@ -55,7 +55,7 @@ OVERLAPS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)
 OVERLAPS_QUICK = (1.0, 0.5, 0.0)
 CLOSENESS = (1.0, 0.7)
 CLOSENESS_QUICK = (0.7,)
-#: TLI acceptance vs vocabulary overlap |I|/|T|, vLLM port discussion (../shared/spec/reference-data.md)
+#: TLI acceptance vs vocabulary overlap |I|/|T|, vLLM port discussion (docs/model.md §9)
 REFERENCE = ((1.0, 0.80), (0.998, 0.61), (0.798, 0.25), (0.696, 0.15))
 COLUMNS = ("seed", "closeness", "word_overlap", "overlap", "n_target", "n_drafter", "union", "tli", "p_I", "slem",
            "slrs", "slrs_forwards", "slem_forwards", "contexts", "distinct_contexts", "union_gt_tli",

@@ -1,7 +1,7 @@
 """DSI on simulated servers: drafter, verification tasks, the non-SI chain, cancellation.
 
 Timor et al., "Distributed Speculative Inference", arXiv 2405.14105 (ICLR 2025),
-Algorithm 1 generalised to a lookahead ``k`` — the rules of ``models.md`` §4:
+Algorithm 1 generalised to a lookahead ``k`` — the rules of ``docs/model.md`` §4:
 
 * the drafter drafts continuously from the newest speculated prefix; after every
   ``k`` drafts it submits a verification task of width ``k + 1`` (its drafts and

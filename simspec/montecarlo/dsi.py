@@ -53,25 +53,34 @@ def dsi_epoch_table(
     dur = t1 * theory.dsi_epoch_duration(r, k, d / t1, slope, chain)
     kd = k * d
     blocks = np.ceil(np.asarray(room, dtype=float) / k)  # blocks the drafter may start
-    n_sub = np.minimum(np.maximum(_ceil(dur / kd) - 1, 0), blocks)
+    n_sub = np.maximum(_ceil(dur / kd) - 1, 0)
+    if np.ndim(blocks) or blocks != np.inf:
+        n_sub = np.minimum(n_sub, blocks)
     n_full = np.clip(_floor((dur - v) / kd), 0, n_sub)
     idx_sum = (n_sub * (n_sub + 1) - n_full * (n_full + 1)) / 2
     spec_busy = n_full * v + (n_sub - n_full) * dur - kd * idx_sum
     B = -(-(r - 1) // k)
     if chain:
+        # The chain's forwards: a first segment (from the epoch's start, or cut short by the first
+        # jump), ``jumps - 1`` whole inter-block segments of ``kd``, and the segment after the last
+        # jump.  (Scalars where they are scalars: the same floats, fewer array passes.)
         if d < t1:
             b0 = np.floor((v - t1) / (k * (t1 - d)) + _TOL) + 1
-        else:
-            b0 = np.inf
-        jumps = np.maximum(0, (B - 1) - b0 + 1)
-        jumps = np.where(np.isfinite(jumps), jumps, 0)
+            jumps = np.maximum(0, (B - 1) - b0 + 1)
+            jp = jumps > 0
+            t_first = np.where(jp, b0 * kd + v, dur)
+            t_last = np.where(jp, (B - 1) * kd + v, dur)
+            mid = np.maximum(jumps - 1, 0)
+            first = np.maximum(t_first, 0) / t1
+            last = np.maximum(dur - t_last, 0) / t1
+            kd_t1 = np.maximum(kd, 0) / t1
+            chain_started = _ceil(first) + mid * _ceil(kd_t1) + jp * _ceil(last)
+            chain_done = _floor(first) + mid * _floor(kd_t1) + jp * _floor(last)
+        else:  # the chain is never overtaken: one segment, the whole epoch
+            jumps = np.zeros(r.shape)
+            chain_started = _ceil(np.maximum(dur, 0) / t1)
+            chain_done = _floor(np.maximum(dur, 0) / t1)
         delivered = (B >= 1) & (np.abs(dur - (B * kd + v)) <= _TOL * (1 + dur))
-        t_first = np.where(jumps > 0, b0 * kd + v, dur)
-        t_last = np.where(jumps > 0, (B - 1) * kd + v, dur)
-        segs = [t_first, np.full(r.shape, kd), dur - t_last]
-        counts = [np.ones(r.shape), np.maximum(jumps - 1, 0), (jumps > 0).astype(float)]
-        chain_started = sum(n * _ceil(np.maximum(s, 0) / t1) for s, n in zip(segs, counts))
-        chain_done = sum(n * _floor(np.maximum(s, 0) / t1) for s, n in zip(segs, counts))
         chain_busy = dur
     else:
         jumps = np.maximum(B, 1) - 1
@@ -83,6 +92,8 @@ def dsi_epoch_table(
         n_sub = spec_busy = jumps = np.zeros(r.shape)
         delivered = np.zeros(r.shape, dtype=bool)
         drafts, drafter_busy = chain_started, dur
+    elif np.ndim(room) == 0 and room == np.inf:
+        drafts, drafter_busy = _ceil(dur / d), dur
     else:
         drafts, drafter_busy = np.minimum(_ceil(dur / d), blocks * k), np.minimum(dur, blocks * kd)
     useful = chain_done + jumps + delivered

@@ -28,39 +28,66 @@ array([0.5, 0.3, 0.2])
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .._checks import MAX_DRAW_BYTES, check_work, int_at_least
-from ..errors import DistributionError
+from ..errors import DistributionError, VocabularyError
 
-__all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "acceptance", "residual", "output_law", "StepSample", "sample_step",
-           "sample_categorical"]
+__all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "acceptance", "residual", "output_law", "StepSample",
+           "sample_step", "checked_sample_step", "checked_acceptance", "sample_categorical"]
 
 _ATOL = 1e-9
+_SUM_TOL = 1e-6  # how far from 1 a law's total may be
+_F64 = np.dtype(float)
+
+
+def _as_float(x) -> np.ndarray:
+    """``x`` as a float64 array, without a call into numpy when it already is one."""
+    if type(x) is np.ndarray and x.dtype is _F64:
+        return x
+    return np.asarray(x, dtype=float)
+
+
+def _negative(name: str) -> DistributionError:
+    return DistributionError(f"{name} has negative or non-finite entries; probabilities are >= 0")
+
+
+def _check_totals(name: str, total) -> None:
+    """Every row of a law (of non-negative entries) sums to 1 within ``_SUM_TOL``, or a named error."""
+    if isinstance(total, float) and abs(float(total) - 1.0) <= _SUM_TOL:  # one law: Python arithmetic
+        return
+    total = np.asarray(total, dtype=float)
+    dev = np.abs(total - 1.0)
+    if dev.ndim == 0 and dev <= _SUM_TOL or dev.ndim and np.all(dev <= _SUM_TOL):
+        return
+    if not np.all(np.isfinite(total)):
+        raise _negative(name)
+    worst = float(np.ravel(total)[np.argmax(np.ravel(dev))])
+    raise DistributionError(f"{name} must sum to 1 along its last axis, but a row sums to {worst:.6g}; "
+                            "normalise it (x / x.sum())")
 
 
 def check_distribution(name: str, x, axis: int = -1) -> np.ndarray:
-    """``x`` as a float array of probabilities along ``axis``, or a :class:`DistributionError`."""
-    arr = np.asarray(x, dtype=float)
+    """``x`` as a float array of probabilities along ``axis``, or a :class:`DistributionError`.
+
+    Two passes over ``x``, no temporaries: its minimum (a NaN or a negative
+    entry fails ``>= 0``) and its sums (an infinite entry makes one infinite).
+    """
+    arr = _as_float(x)
     if arr.ndim == 0 or arr.shape[axis] == 0:
         raise DistributionError(f"{name} must be a non-empty vector of probabilities")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise DistributionError(f"{name} has negative or non-finite entries; probabilities are >= 0")
-    total = arr.sum(axis=axis)
-    bad = np.abs(total - 1.0) > 1e-6
-    if np.any(bad):
-        worst = float(np.ravel(total)[np.argmax(np.ravel(np.abs(total - 1.0)))])
-        raise DistributionError(f"{name} must sum to 1 along its last axis, but a row sums to {worst:.6g}; "
-                                "normalise it (x / x.sum())")
+    if not arr.min() >= 0:
+        raise _negative(name)
+    _check_totals(name, arr.sum(axis=axis))
     return arr
 
 
 def check_same_vocabulary(p: np.ndarray, r: np.ndarray, names: tuple[str, str] = ("p", "q")) -> None:
     """Both laws must range over one vocabulary: a length mismatch would otherwise broadcast silently."""
-    from ..errors import VocabularyError
-
-    if np.shape(p)[-1] != np.shape(r)[-1]:
+    if (p.shape[-1] if type(p) is np.ndarray else np.shape(p)[-1]) != \
+            (r.shape[-1] if type(r) is np.ndarray else np.shape(r)[-1]):
         raise VocabularyError(
             f"{names[0]} has {np.shape(p)[-1]} entries but {names[1]} has {np.shape(r)[-1]}; both must range "
             "over the target's vocabulary (map a drafter's law first: tli_proposal, rdk_proposal)"
@@ -76,8 +103,46 @@ def check_pair(p, r, names: tuple[str, str] = ("p", "q")) -> tuple[np.ndarray, n
 
 
 def acceptance(p, r) -> np.ndarray:
-    """``α = Σ min(p, r)``: the probability that a proposal ``x ~ r`` is accepted."""
-    return np.minimum(p, r).sum(axis=-1)
+    """``α = Σ min(p, r)``: the probability that a proposal ``x ~ r`` is accepted (laws not checked)."""
+    p = _as_float(p)
+    r = _as_float(r)
+    if p.ndim != 2 or p.shape != r.shape or p.size <= _ROWS_CHUNK:
+        return np.minimum(p, r).sum(axis=-1)
+    return _acceptance_rows(p, r, None)
+
+
+def checked_acceptance(p, r, names: tuple[str, str] = ("p", "q")) -> np.ndarray:
+    """:func:`acceptance` with both laws checked once, sharing its passes (``min(p, r)`` shows a negative of either)."""
+    p = _as_float(p)
+    r = _as_float(r)
+    if p.ndim == 0 or r.ndim == 0 or p.shape != r.shape or p.shape[-1] == 0:
+        return acceptance(*check_pair(p, r, names))
+    if p.ndim == 2 and p.size > _ROWS_CHUNK:
+        return _acceptance_rows(p, r, names)
+    return _checked_min_sum(p, r, names)
+
+
+def _checked_min_sum(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
+    mn = np.minimum(p, r)
+    if not mn.min() >= 0:  # NaN propagates through minimum: one of the two is bad; say which
+        _check_nonnegative(names, p, r)
+    _check_totals(names[0], p.sum(axis=-1))
+    _check_totals(names[1], r.sum(axis=-1))
+    return mn.sum(axis=-1)
+
+
+def _acceptance_rows(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
+    """Row chunks of a cache-sized ``min(p, r)``: a batch costs what its rows cost one at a time."""
+    m, v = p.shape
+    out = np.empty(m)
+    step = max(1, _ROWS_CHUNK // v)
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        if names is None:
+            out[lo:hi] = np.minimum(p[lo:hi], r[lo:hi]).sum(axis=1)
+        else:
+            out[lo:hi] = _checked_min_sum(p[lo:hi], r[lo:hi], names)
+    return out
 
 
 def residual(p, r) -> np.ndarray:
@@ -112,25 +177,136 @@ def check_draws(n: int | None, name: str = "n") -> int | None:
     return n
 
 
+# ---- inverse-CDF draws --------------------------------------------------------------------------
+#
+# A draw finds the index ``i`` with ``c[i-1] <= u·W < c[i]``, ``c`` the running sums of the
+# non-negative weights and ``W`` their total: the law is ``w/W`` up to rounding, and an entry of
+# weight 0 is never drawn (its running sum equals its predecessor's).  ``np.cumsum`` is a
+# sequential loop, several times slower per entry than a (SIMD) sum, so above ``_SMALL`` entries a
+# draw sums blocks of ``B ≈ √V`` entries first (one pass that only reads), finds the block on the
+# running sums of the block sums, and runs ``cumsum`` over that one block: the same rule with ``W``
+# and ``c`` formed in a different order, so the law is the same to rounding.  Rounding can put
+# ``u·W`` at or past the last running sum; the draw then takes the last entry of positive weight.
+
+_FUSE_MIN = 4096  # up to this many entries a checked step checks both laws through one min(p, r)
+_SMALL = 768  # up to this many entries a draw runs one cumsum over them all
+_ROWS_CHUNK = 1 << 16  # rows of a batch are processed this many entries at a time (temporaries stay in cache)
+
+
+_reduceat = np.add.reduceat
+
+
+@lru_cache(maxsize=64)
+def _blocks(v: int) -> tuple[int, np.ndarray]:
+    b = 1 << max(4, v.bit_length() // 2)
+    return b, np.arange(0, v, b)
+
+
+def _last_positive(w: np.ndarray) -> int:
+    return int(np.flatnonzero(w)[-1])
+
+
+def _draw(w: np.ndarray, u: float) -> tuple[int, float]:
+    """One draw from the 1-D non-negative weights ``w`` (any positive total) with uniform ``u``; and ``Σ w``."""
+    v = w.shape[0]
+    if v <= _SMALL:
+        c = w.cumsum()
+        total = c.item(-1)
+        i = int(c.searchsorted(u * total, "right"))
+        return (i if i < v else _last_positive(w)), total
+    b, starts = _blocks(v)
+    s = _reduceat(w, starts)
+    c = s.cumsum()
+    total = c.item(-1)
+    t = u * total
+    k = int(c.searchsorted(t, "right"))
+    if k >= c.shape[0]:
+        k = _last_positive(s)
+    lo = k * b
+    block = w[lo:lo + b]
+    j = int(block.cumsum().searchsorted(t - c.item(k - 1) if k else t, "right"))
+    return lo + (j if j < block.shape[0] else _last_positive(block)), total
+
+
+def _draw_blocks(w: np.ndarray, c: np.ndarray, t: np.ndarray, b: int, rows: np.ndarray | None) -> np.ndarray:
+    """Second stage of block draws: ``t`` (one per draw) located in block sums' running sums ``c``.
+
+    ``w`` is ``(V,)`` (every draw from it) or ``(m, V)`` (draw ``i`` from row ``rows[i]``); ``c`` is
+    ``(nb,)`` or ``(m, nb)``.
+    """
+    v = w.shape[-1]
+    nb = c.shape[-1]
+    n = t.shape[0]
+    if rows is None:
+        k = c.searchsorted(t, "right")
+        off_all = c
+    else:
+        k = (c <= t[:, None]).sum(axis=1)
+        off_all = None
+    over = np.flatnonzero(k >= nb)
+    for i in over:  # rounding put t at or past the total: the last block of positive weight
+        s_i = np.add.reduceat(w if rows is None else w[rows[i]], _blocks(v)[1])
+        k[i] = _last_positive(s_i)
+    prev = np.maximum(k - 1, 0)
+    off = (c[prev] if rows is None else c[np.arange(n), prev])
+    off = np.where(k > 0, off, 0.0)
+    cols = k[:, None] * b + np.arange(b)
+    cols = np.minimum(cols, v - 1)
+    valid = np.minimum(v - k * b, b)  # entries of each draw's block that exist (the last block is short)
+    block = w[cols] if rows is None else w[rows[:, None], cols]
+    block = np.where(np.arange(b) < valid[:, None], block, 0.0)
+    j = (block.cumsum(axis=1) <= (t - off)[:, None]).sum(axis=1)
+    bad = np.flatnonzero(j >= valid)
+    for i in bad:
+        j[i] = _last_positive(block[i, :valid[i]])
+    return k * b + j
+
+
+def _draw_many(w: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
+    """``u.size`` draws from the 1-D weights ``w``; and ``Σ w``."""
+    v = w.shape[0]
+    b, starts = _blocks(v)
+    if v <= _SMALL or u.shape[0] * b * 4 > v:  # many draws: one cumsum serves them all
+        c = w.cumsum()
+        total = float(c[-1])
+        idx = c.searchsorted(u * total, "right")
+        over = idx >= v
+        if over.any():
+            idx[over] = _last_positive(w)
+        return idx, total
+    c = np.add.reduceat(w, starts).cumsum()
+    total = float(c[-1])
+    return _draw_blocks(w, c, u * total, b, None), total
+
+
+def _draw_rows(w: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One draw per row of the ``(m, V)`` weights ``w``; and the row totals."""
+    m, v = w.shape
+    if v <= _SMALL:
+        c = w.cumsum(axis=1)
+        total = c[:, -1].copy()
+        idx = (c <= (u * total)[:, None]).sum(axis=1)
+        for i in np.flatnonzero(idx >= v):
+            idx[i] = _last_positive(w[i])
+        return idx, total
+    b, starts = _blocks(v)
+    c = np.add.reduceat(w, starts, axis=1).cumsum(axis=1)
+    total = c[:, -1].copy()
+    return _draw_blocks(w, c, u * total, b, np.arange(m)), total
+
+
 def sample_categorical(rng: np.random.Generator, probs: np.ndarray, n: int | None = None) -> np.ndarray:
     """Draw one index per row of ``probs`` (``(V,)`` with ``n`` draws, or ``(m, V)`` with one each).
 
-    Inverse CDF on a cumulative sum: a binary search per draw for one law, a
-    vectorised count per row for many.
+    Inverse CDF (see the comment above ``_draw``): ``rng.random(n)`` (or
+    ``rng.random(m)``) uniforms, each mapped through the running sums of its
+    row; an entry of probability 0 is never drawn.  Rows need not be normalised.
     """
-    probs = np.asarray(probs, dtype=float)
+    probs = _as_float(probs)
     n = check_draws(n)
     if probs.ndim == 1:
-        cdf = np.cumsum(probs)
-        u = rng.random(n if n is not None else 1) * cdf[-1]
-        return np.minimum(np.searchsorted(cdf, u, side="right"), probs.size - 1)
-    m, v = probs.shape
-    cdf = np.cumsum(probs, axis=1)
-    u = rng.random(m) * cdf[:, -1]
-    # count the entries of each row's CDF at or below its u: exact per row (no shared offsets to lose
-    # precision in), O(m·V) comparisons, vectorised
-    idx = (cdf <= u[:, None]).sum(axis=1)
-    return np.minimum(idx, v - 1)
+        return _draw_many(probs, rng.random(n if n is not None else 1))[0]
+    return _draw_rows(probs, rng.random(probs.shape[0]))[0]
 
 
 @dataclass(frozen=True)
@@ -146,15 +322,23 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
                 accept_ratio=None) -> StepSample:
     """Run verification steps: ``n`` draws for one ``(p, r)`` pair, or one per row of ``(m, V)`` arrays.
 
-    ``proposal`` lets a caller draw the proposals itself (e.g. RDK's two-stage
-    draw ``i ~ q'``, ``x ~ M[i]``), as long as their law is ``r``.
-    ``accept_ratio`` replaces ``min(1, p/r)`` — only the deliberately lossy
-    variants in the tests use it.
+    The trusted path: ``p`` and ``r`` are taken to be laws (the verifier
+    modules check them once, see :func:`checked_sample_step`); only their
+    lengths are compared.  ``proposal`` lets a caller draw the proposals itself
+    (e.g. RDK's two-stage draw ``i ~ q'``, ``x ~ M[i]``), as long as their law
+    is ``r``.  ``accept_ratio`` replaces ``min(1, p/r)`` — only the
+    deliberately lossy variants in the tests use it.
+
+    Random numbers, in order: one uniform per proposal, one per accept coin,
+    then (one law, ``n`` draws) one per rejected proposal, or (rows) one per row
+    drawn up front, used where the row's proposal is rejected.
     """
-    p = np.asarray(p, dtype=float)
-    r = np.asarray(r, dtype=float)
+    p = _as_float(p)
+    r = _as_float(r)
     check_same_vocabulary(p, r, ("p", "r"))
     n = check_draws(n)
+    if proposal is None and accept_ratio is None and p.shape == r.shape:
+        return _step(rng, p, r, n, None)
     rows = p.ndim == 2
     x = proposal if proposal is not None else sample_categorical(rng, r, None if rows else n)
     m = x.shape[0]
@@ -170,4 +354,163 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
             emitted[rejected] = sample_categorical(rng, residual(p[rejected], r[rejected]))
         else:
             emitted[rejected] = sample_categorical(rng, residual(p, r), rejected.size)
+    return StepSample(x, accepted, emitted)
+
+
+def checked_sample_step(rng: np.random.Generator, p, r, n: int | None = None,
+                        names: tuple[str, str] = ("p", "q")) -> StepSample:
+    """:func:`sample_step` with both laws checked, once, inside the step.
+
+    The checks (:func:`check_distribution`'s rules and messages) share the
+    step's passes over the data: ``r``'s total comes from the sums its
+    proposals are drawn with, so a checked step reads ``p`` twice and ``r``
+    twice more than an unchecked one — instead of the ~16 passes of checking
+    each law separately with temporaries.
+    """
+    n = check_draws(n)
+    p = _as_float(p)
+    r = _as_float(r)
+    if p.ndim == 0 or p.shape[-1] == 0 or r.ndim == 0 or r.shape[-1] == 0:
+        check_distribution(names[0], p)
+        check_distribution(names[1], r)
+    check_same_vocabulary(p, r, names)
+    if p.shape != r.shape:
+        p = check_distribution(names[0], p)
+        r = check_distribution(names[1], r)
+        return sample_step(rng, p, r, n)
+    return _step(rng, p, r, n, names)
+
+
+_min = np.minimum.reduce
+_sum = np.add.reduce
+
+
+def _check_nonnegative(names, p, r) -> None:
+    """Both laws' minima: a negative entry or a NaN fails ``>= 0``."""
+    if not _min(p, axis=None) >= 0:
+        raise _negative(names[0])
+    if not _min(r, axis=None) >= 0:
+        raise _negative(names[1])
+
+
+def _step(rng, p: np.ndarray, r: np.ndarray, n, names) -> StepSample:
+    """The verification step proper; checks the laws first when ``names`` is given."""
+    if p.ndim == 1:
+        if n is None or n == 1:
+            return _step_one(rng, p, r, names)
+        return _step_many(rng, p, r, int(n), names)
+    if p.ndim == 2:
+        return _step_rows(rng, p, r, names)
+    m = int(np.prod(p.shape[:-1]))
+    out = _step_rows(rng, p.reshape(m, -1), r.reshape(m, -1), names)
+    shape = p.shape[:-1]
+    return StepSample(out.proposal.reshape(shape), out.accepted.reshape(shape), out.emitted.reshape(shape))
+
+
+def _step_one(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
+    """One verification step for one context: ``O(V)`` reads, one ``√V`` cumsum, a temporary only on rejection."""
+    mn = None
+    if names is not None:
+        if p.shape[0] <= _FUSE_MIN:  # short laws: per-call overhead rules; min(p, r) checks both and gives the residual
+            mn = np.minimum(p, r)
+            if not _min(mn) >= 0:
+                _check_nonnegative(names, p, r)
+        else:
+            _check_nonnegative(names, p, r)
+        _check_totals(names[0], float(_sum(p)))
+    u_prop, u_coin = rng.random(2).tolist()
+    x, total = _draw(r, u_prop)
+    if names is not None:
+        _check_totals(names[1], total)
+    rx = r.item(x)
+    accepted = rx > 0 and u_coin < p.item(x) / rx
+    y = x
+    if not accepted:
+        if mn is None:
+            excess = p - r
+            np.maximum(excess, 0.0, out=excess)
+        else:
+            excess = p - mn
+        u_res = rng.random(1).item()
+        y, mass = _draw(excess, u_res)
+        if not mass > 0:  # p == r up to rounding: rejection had probability ~0; the residual is p itself
+            y = _draw(p, u_res)[0]
+    return StepSample(np.array([x]), np.array([accepted]), np.array([y]))
+
+
+def _step_many(rng, p: np.ndarray, r: np.ndarray, n: int, names) -> StepSample:
+    """``n`` verification steps for one context (one set of running sums serves every draw)."""
+    if names is not None:
+        _check_nonnegative(names, p, r)
+        _check_totals(names[0], p.sum())
+    x, total = _draw_many(r, rng.random(n))
+    if names is not None:
+        _check_totals(names[1], total)
+    px, rx = p[x], r[x]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        accepted = rng.random(n) < np.where(rx > 0, px / rx, 0.0)
+    emitted = x.copy()
+    rejected = np.flatnonzero(~accepted)
+    if rejected.size:
+        excess = p - r
+        np.maximum(excess, 0.0, out=excess)
+        if not excess.sum() > 0:
+            excess = p
+        emitted[rejected] = _draw_many(excess, rng.random(rejected.size))[0]
+    return StepSample(x, accepted, emitted)
+
+
+def _step_rows(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
+    """One verification step per row, rows taken a cache-sized chunk at a time (checks, draws, residuals)."""
+    m, v = p.shape
+    u_prop, u_coin, u_res = rng.random(m), rng.random(m), rng.random(m)
+    x = np.empty(m, dtype=np.intp)
+    accepted = np.empty(m, dtype=bool)
+    emitted = np.empty(m, dtype=np.intp)
+    step = max(1, _ROWS_CHUNK // max(v, 1))
+    if step < 8:  # long rows: one row at a time with the 1-D draws (fewer calls than 2-D ones on a few rows)
+        if names is not None:
+            _check_nonnegative(names, p, r)  # reads the batch once; cheaper than per-row calls
+        for i in range(m):
+            pi, ri = p[i], r[i]
+            if names is not None:
+                _check_totals(names[0], float(_sum(pi)))
+            xi, total = _draw(ri, float(u_prop[i]))
+            if names is not None:
+                _check_totals(names[1], total)
+            rx = ri[xi]
+            acc = bool(u_coin[i] < pi[xi] / rx) if rx > 0 else False
+            yi = xi
+            if not acc:
+                excess = pi - ri
+                np.maximum(excess, 0.0, out=excess)
+                yi, mass = _draw(excess, float(u_res[i]))
+                if not mass > 0:
+                    yi = _draw(pi, float(u_res[i]))[0]
+            x[i], accepted[i], emitted[i] = xi, acc, yi
+        return StepSample(x, accepted, emitted)
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        pc, rc = p[lo:hi], r[lo:hi]
+        if names is not None:
+            _check_nonnegative(names, pc, rc)
+            _check_totals(names[0], pc.sum(axis=1))
+        xc, total = _draw_rows(rc, u_prop[lo:hi])
+        if names is not None:
+            _check_totals(names[1], total)
+        idx = np.arange(hi - lo)
+        rx = rc[idx, xc]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acc = u_coin[lo:hi] < np.where(rx > 0, pc[idx, xc] / rx, 0.0)
+        yc = xc.copy()
+        rej = np.flatnonzero(~acc)
+        if rej.size:
+            excess = pc[rej] - rc[rej]
+            np.maximum(excess, 0.0, out=excess)
+            y, mass = _draw_rows(excess, u_res[lo:hi][rej])
+            flat = np.flatnonzero(~(mass > 0))  # p == r up to rounding: the residual is p itself
+            if flat.size:
+                y[flat] = _draw_rows(pc[rej[flat]], u_res[lo:hi][rej[flat]])[0]
+            yc[rej] = y
+        x[lo:hi], accepted[lo:hi], emitted[lo:hi] = xc, acc, yc
     return StepSample(x, accepted, emitted)

@@ -32,7 +32,7 @@ __all__ = ["acceptance", "output_law", "sample"]
 
 def acceptance(p, psi) -> np.ndarray:
     """``Σ_t min(p(t), ψ(t))``."""
-    return core.acceptance(*core.check_pair(p, psi, ("p", "psi")))
+    return core.checked_acceptance(p, psi, ("p", "psi"))
 
 
 def output_law(p, psi) -> np.ndarray:
@@ -41,4 +41,4 @@ def output_law(p, psi) -> np.ndarray:
 
 def sample(rng: np.random.Generator, p, psi, n: int | None = None) -> core.StepSample:
     """Verification steps with proposals ``t ~ ψ`` (the first target token of a fresh draft)."""
-    return core.sample_step(rng, *core.check_pair(p, psi, ("p", "psi")), n)
+    return core.checked_sample_step(rng, p, psi, n, ("p", "psi"))

@@ -23,7 +23,7 @@ __all__ = ["acceptance", "output_law", "sample", "greedy_acceptance", "greedy_ou
 
 def acceptance(p, q) -> np.ndarray:
     """``Σ min(p, q) = 1 − TV(p, q)``."""
-    return core.acceptance(*core.check_pair(p, q, ("p", "q")))
+    return core.checked_acceptance(p, q, ("p", "q"))
 
 
 def output_law(p, q) -> np.ndarray:
@@ -32,8 +32,8 @@ def output_law(p, q) -> np.ndarray:
 
 
 def sample(rng: np.random.Generator, p, q, n: int | None = None) -> core.StepSample:
-    """Vectorised verification steps with proposals drawn from ``q``."""
-    return core.sample_step(rng, *core.check_pair(p, q, ("p", "q")), n)
+    """Vectorised verification steps with proposals drawn from ``q`` (both laws checked once, inside the step)."""
+    return core.checked_sample_step(rng, p, q, n, ("p", "q"))
 
 
 def greedy_acceptance(p, q) -> np.ndarray:

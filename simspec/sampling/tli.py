@@ -79,6 +79,11 @@ def tli_proposal(q, vm: VocabularyMap) -> np.ndarray:
     """``q' = q/q(I)`` on the intersection, as a distribution over the target's vocabulary."""
     q = core.check_distribution("q", q)
     vm.check_drafter(q)
+    return _tli_proposal(q, vm)
+
+
+def _tli_proposal(q: np.ndarray, vm: VocabularyMap) -> np.ndarray:
+    """:func:`tli_proposal` for a ``q`` already checked (the verifiers below check their inputs once)."""
     vm.require_intersection()
     d2t = vm.drafter_to_target
     inside = np.flatnonzero(d2t >= 0)
@@ -93,15 +98,15 @@ def tli_proposal(q, vm: VocabularyMap) -> np.ndarray:
 def tli_acceptance(p, q, vm: VocabularyMap) -> np.ndarray:
     """``Σ_{t∈I} min(p(t), q(t)/q(I))``."""
     p, q = _check(p, q, vm)
-    return core.acceptance(p, tli_proposal(q, vm))
+    return core.acceptance(p, _tli_proposal(q, vm))
 
 
 def tli_output_law(p, q, vm: VocabularyMap) -> np.ndarray:
     p, q = _check(p, q, vm)
-    return core.output_law(p, tli_proposal(q, vm))
+    return core.output_law(p, _tli_proposal(q, vm))
 
 
 def tli_sample(rng: np.random.Generator, p, q, vm: VocabularyMap, n: int | None = None) -> core.StepSample:
     """Verification steps with proposals from ``q'`` (drafted from ``q`` restricted to ``I``)."""
     p, q = _check(p, q, vm)
-    return core.sample_step(rng, p, tli_proposal(q, vm), n)
+    return core.sample_step(rng, p, _tli_proposal(q, vm), n)
