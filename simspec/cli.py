@@ -374,29 +374,11 @@ def _scenario(args):
 
 
 def _fmt(x) -> str:
-    from .records import Estimate
+    from .records import Estimate, format_number
 
     if isinstance(x, Estimate):
-        if x.n == 0 or not x.stderr > 1e-12 * abs(x.mean):
-            return _num(x.mean)
-        return f"{_num(x.mean)} ± {_num(1.959963984540054 * x.stderr, 2)}"
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return _num(x)
-    return str(x)
-
-
-def _num(x: float, digits: int = 4) -> str:
-    """Plain digits for people: 30000, 12150, 8.4, 0.01215 (no exponents in the usual range)."""
-    if x != x or x in (float("inf"), float("-inf")):
-        return str(x)
-    ax = abs(x)
-    if ax >= 10 ** (digits - 1):
-        return f"{x:,.0f}"
-    if ax == 0 or ax >= 1e-4:
-        return f"{x:.{digits}g}" if ax < 1 else f"{float(f'{x:.{digits}g}'):g}"
-    return f"{x:.{digits - 1}e}"
+        return str(Estimate(x.mean, x.low, x.high, x.stderr, x.n))
+    return format_number(x) if isinstance(x, float) else ("-" if x is None else str(x))
 
 
 def _cmd_compare(args) -> int:

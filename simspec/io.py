@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json", "write_numbers", "read_numbers"]
 
 
 def _umask() -> int:
@@ -53,3 +53,36 @@ def write_csv(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Se
 
 def write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _number(x: Any) -> Any:
+    """A table cell as plain JSON: numpy scalars as Python values, NaN as null, infinities as "inf"/"-inf"."""
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, float) and x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def write_numbers(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                  **meta: Any) -> Path:
+    """An experiment's table as JSON, ``{**meta, "columns": [...], "rows": [[...], ...]}``, at full precision.
+
+    The experiments write it beside their CSV; a committed quick-mode copy is the
+    reference ``tests/test_experiments_regen.py`` compares a fresh quick run with.
+    """
+    table = [[_number(x) for x in row] for row in rows]
+    for i, row in enumerate(table):
+        if len(row) != len(columns):
+            raise ValueError(f"row {i} has {len(row)} cells for {len(columns)} columns")
+    return write_json(path, {**{k: _number(v) for k, v in meta.items()}, "columns": list(columns), "rows": table})
+
+
+def read_numbers(path: str | os.PathLike) -> dict[str, Any]:
+    """What :func:`write_numbers` wrote, with each row also as a dict (``records``)."""
+    with open(path, encoding="utf-8") as fh:
+        obj = json.load(fh)
+    obj["records"] = [dict(zip(obj["columns"], row)) for row in obj["rows"]]
+    return obj

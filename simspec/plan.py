@@ -23,7 +23,6 @@ GPU-seconds per token (target and drafter busy time, wasted work included).
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 from ._checks import int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
 from .planner import Objective, best_lookahead, closed_form_applies
-from .records import format_number, render_html, render_table, to_frame
+from .records import TableRecord, format_number, to_frame
 from .scenario import Scenario
 
 __all__ = ["PlanRow", "PlanResult", "plan", "plan_figure"]
@@ -55,7 +54,7 @@ class PlanRow:
 
 
 @dataclass(frozen=True)
-class PlanResult:
+class PlanResult(TableRecord):
     """Rows over servers ``1..max_servers``, the knee and the Pareto front (see the module docstring)."""
 
     scenario: dict[str, Any]
@@ -97,14 +96,6 @@ class PlanResult:
                  "servers = target instances, the non-SI chain's included; SI uses one"]
         notes += sorted({r.note for r in self.rows if r.note})
         return head, headers, rows, notes
-
-    def __str__(self) -> str:
-        head, headers, rows, notes = self._table()
-        return head + "\n" + render_table(headers, rows, notes)
-
-    def _repr_html_(self) -> str:
-        head, headers, rows, notes = self._table()
-        return f"<p>{html.escape(head)}</p>" + render_html(headers, rows, notes)
 
     def figure(self, ax=None):
         return plan_figure(self, ax)

@@ -36,7 +36,8 @@ import numpy as np
 
 from .errors import OptionalDependencyError
 
-__all__ = ["Estimate", "AlgorithmResult", "Comparison", "RunRecord", "SimulationResult", "format_number", "to_frame"]
+__all__ = ["Estimate", "AlgorithmResult", "Comparison", "RunRecord", "SimulationResult", "TableRecord",
+           "format_number", "render_table", "render_html", "to_frame"]
 
 _Z95 = 1.959963984540054
 
@@ -103,9 +104,14 @@ class Estimate:
         """
         x = np.asarray(x, dtype=float).ravel()
         u = _unit_means(x, units)
-        m = float(u.mean())
-        se = float(u.std(ddof=1) / math.sqrt(u.size)) if u.size > 1 else math.nan
-        return cls(m, m - _Z95 * se, m + _Z95 * se, se, int(u.size), unit=unit)
+        n = u.size
+        m = float(u.sum()) / n
+        if n > 1:
+            dev = u - m
+            se = math.sqrt(float(dev @ dev) / (n - 1) / n)  # the standard error of the mean, not the deviation
+        else:
+            se = math.nan
+        return cls(m, m - _Z95 * se, m + _Z95 * se, se, int(n), unit=unit)
 
     @classmethod
     def ratio(cls, num, den, units=None, unit: str = "x") -> "Estimate":
@@ -116,13 +122,14 @@ class Estimate:
         """
         num = _unit_means(np.asarray(num, dtype=float).ravel(), units)
         den = _unit_means(np.asarray(den, dtype=float).ravel(), units)
-        mx, my = num.mean(), den.mean()
-        q = float(mx / my)
         n = num.size
+        mx, my = float(num.sum()) / n, float(den.sum()) / n
+        q = mx / my
         if n < 2:
             return cls(q, math.nan, math.nan, math.nan, n, unit=unit)
         resid = (num - q * den) / my
-        se = float(resid.std(ddof=1) / math.sqrt(n))
+        dev = resid - float(resid.sum()) / n
+        se = math.sqrt(float(dev @ dev) / (n - 1) / n)
         return cls(q, q - _Z95 * se, q + _Z95 * se, se, n, unit=unit)
 
     @classmethod
@@ -225,6 +232,24 @@ def render_html(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[Any]]
     return "".join(out)
 
 
+class TableRecord:
+    """Mix-in: a record that prints as a headed table (``str``) and as HTML in a notebook.
+
+    Subclasses define ``_table()`` returning ``(head, headers, rows, notes)``.
+    """
+
+    def _table(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        head, headers, rows, notes = self._table()
+        return head + "\n" + render_table(headers, rows, notes)
+
+    def _repr_html_(self) -> str:
+        head, headers, rows, notes = self._table()
+        return f"<p>{html.escape(head)}</p>" + render_html(headers, rows, notes)
+
+
 def _flat_row(values: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[str, Any]:
     """One frame row: plain values, ``<name>_ci_low/_ci_high`` for every estimate, ``scenario_<key>`` columns."""
     row: dict[str, Any] = {}
@@ -322,7 +347,7 @@ _SPEEDUP_LABELS = {"si_vs_nonsi": "SI vs non-SI", "dsi_vs_si": "DSI vs SI", "dsi
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(TableRecord):
     """non-SI, SI and DSI on one scenario, with paired speedups.
 
     ``speedup`` maps ``si_vs_nonsi``, ``dsi_vs_si``, ``dsi_vs_nonsi`` and
@@ -375,14 +400,6 @@ class Comparison:
                                  for key, label in _SPEEDUP_LABELS.items() if key in self.speedup]
         notes += _interval_notes(self.results)
         return head, ["non-SI", "SI", "DSI"], rows, notes
-
-    def __str__(self) -> str:
-        head, headers, rows, notes = self._table()
-        return head + "\n" + render_table(headers, rows, notes)
-
-    def _repr_html_(self) -> str:
-        head, headers, rows, notes = self._table()
-        return f"<p>{html.escape(head)}</p>" + render_html(headers, rows, notes)
 
 
 def _speedup_text(e: Estimate) -> str:
@@ -475,7 +492,7 @@ def _metric_property(name: str, unit: str):
 
 
 @dataclass(frozen=True)
-class SimulationResult:
+class SimulationResult(TableRecord):
     """Replications of one algorithm on one scenario (discrete-event), with 95% intervals over independent units.
 
     Each metric of :data:`SIMULATION_METRICS` is an attribute holding an
@@ -589,15 +606,7 @@ class SimulationResult:
             notes = _interval_notes([self])
         if self.notes:
             notes.insert(0, f"note: {self.notes}")
-        return head, rows, notes
-
-    def __str__(self) -> str:
-        head, rows, notes = self._table()
-        return head + "\n" + render_table([""], rows, notes)
-
-    def _repr_html_(self) -> str:
-        head, rows, notes = self._table()
-        return f"<p>{html.escape(head)}</p>" + render_html([""], rows, notes)
+        return head, [""], rows, notes
 
 
 for _name, _unit in SIMULATION_METRICS.items():

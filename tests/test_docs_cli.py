@@ -7,6 +7,7 @@ review the diff.  Blocks marked ``<!-- not checked: REASON -->`` are skipped, wi
 import importlib.util
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _load_regen():
     spec = importlib.util.spec_from_file_location("docs_regen", ROOT / "docs/regen.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
     spec.loader.exec_module(mod)
     return mod
 

@@ -28,7 +28,9 @@ array([0.5, 0.3, 0.2])
 from __future__ import annotations
 
 from dataclasses import dataclass
+from bisect import bisect_right
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 
@@ -189,7 +191,8 @@ def check_draws(n: int | None, name: str = "n") -> int | None:
 # ``u·W`` at or past the last running sum; the draw then takes the last entry of positive weight.
 
 _FUSE_MIN = 4096  # up to this many entries a checked step checks both laws through one min(p, r)
-_SMALL = 768  # up to this many entries a draw runs one cumsum over them all
+_SMALL = 768
+_PY_SEARCH = 4096  # up to this many entries the two searches run on Python lists (fewer numpy calls)  # up to this many entries a draw runs one cumsum over them all
 _ROWS_CHUNK = 1 << 16  # rows of a batch are processed this many entries at a time (temporaries stay in cache)
 
 
@@ -216,6 +219,17 @@ def _draw(w: np.ndarray, u: float) -> tuple[int, float]:
         return (i if i < v else _last_positive(w)), total
     b, starts = _blocks(v)
     s = _reduceat(w, starts)
+    if v <= _PY_SEARCH:  # few, short blocks: Python's running sums (the same additions, in the same order) and bisect
+        c = list(accumulate(s.tolist()))
+        total = c[-1]
+        t = u * total
+        k = bisect_right(c, t)
+        if k >= len(c):
+            k = _last_positive(s)
+        lo = k * b
+        block = w[lo:lo + b]
+        j = bisect_right(list(accumulate(block.tolist())), t - c[k - 1] if k else t)
+        return lo + (j if j < block.shape[0] else _last_positive(block)), total
     c = s.cumsum()
     total = c.item(-1)
     t = u * total
@@ -378,6 +392,8 @@ def checked_sample_step(rng: np.random.Generator, p, r, n: int | None = None,
         p = check_distribution(names[0], p)
         r = check_distribution(names[1], r)
         return sample_step(rng, p, r, n)
+    if p.ndim == 1 and (n is None or n == 1):
+        return _step_one(rng, p, r, names)
     return _step(rng, p, r, n, names)
 
 
@@ -418,7 +434,8 @@ def _step_one(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
         else:
             _check_nonnegative(names, p, r)
         _check_totals(names[0], float(_sum(p)))
-    u_prop, u_coin = rng.random(2).tolist()
+    u_prop = rng.random()
+    u_coin = rng.random()
     x, total = _draw(r, u_prop)
     if names is not None:
         _check_totals(names[1], total)
@@ -431,11 +448,12 @@ def _step_one(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
             np.maximum(excess, 0.0, out=excess)
         else:
             excess = p - mn
-        u_res = rng.random(1).item()
+        u_res = rng.random()
         y, mass = _draw(excess, u_res)
         if not mass > 0:  # p == r up to rounding: rejection had probability ~0; the residual is p itself
             y = _draw(p, u_res)[0]
-    return StepSample(np.array([x]), np.array([accepted]), np.array([y]))
+    xy = np.array((x, y))
+    return StepSample(xy[:1], np.array((accepted,)), xy[1:])
 
 
 def _step_many(rng, p: np.ndarray, r: np.ndarray, n: int, names) -> StepSample:
