@@ -177,8 +177,15 @@ def expected(cmd: Command, fresh: list[str]) -> tuple[list[str], list[str]]:
 
 
 def rendered(cmd: Command, fresh: list[str]) -> list[str]:
-    """The page's new lines for one command: the fresh output, cut where the old one was cut."""
+    """The page's new lines for one command: the fresh output, cut where the old one was cut.
+
+    An output that is current up to timings is kept as it is, so that an update changes only
+    what changed.
+    """
     lines = ["$ " + cmd.text.split("\n")[0], *cmd.text.split("\n")[1:]]
+    old, new = expected(cmd, fresh)
+    if old == new:
+        return lines + cmd.output
     if cmd.output and cmd.output[-1].strip() == "...":
         n = len(cmd.output) - 1
         return lines + fresh[:n] + (["..."] if len(fresh) > n else [])

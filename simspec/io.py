@@ -77,7 +77,12 @@ def write_numbers(path: str | os.PathLike, columns: Sequence[str], rows: Iterabl
     for i, row in enumerate(table):
         if len(row) != len(columns):
             raise ValueError(f"row {i} has {len(row)} cells for {len(columns)} columns")
-    return write_json(path, {**{k: _number(v) for k, v in meta.items()}, "columns": list(columns), "rows": table})
+    # floats to 12 significant digits (far below any tolerance a test states), one row a line: small diffs
+    table = [[float(f"{x:.12g}") if isinstance(x, float) else x for x in row] for row in table]
+    head = {**{k: _number(v) for k, v in meta.items()}, "columns": list(columns)}
+    lines = [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    body = ",\n".join("    " + json.dumps(row) for row in table)
+    return atomic_write_text(path, "{\n" + "\n".join(lines) + '\n  "rows": [\n' + body + "\n  ]\n}\n")
 
 
 def read_numbers(path: str | os.PathLike) -> dict[str, Any]:

@@ -62,6 +62,13 @@ def test_a_truncated_output_checks_its_first_lines():
     assert regen.rendered(cmd, ["a", "B", "c"]) == ["$ simspec x", "a", "B", "..."]
 
 
+def test_an_update_keeps_outputs_that_differ_only_in_timings():
+    cmd = regen.Command("simspec heatmap", ["10100 cells in 2.80 s", "wrote x"])
+    assert regen.rendered(cmd, ["10100 cells in 0.31 s", "wrote x"]) == ["$ simspec heatmap", "10100 cells in 2.80 s",
+                                                                         "wrote x"]
+    assert regen.rendered(cmd, ["10100 cells in 0.31 s", "wrote y"])[2] == "wrote y"
+
+
 def test_the_guides_list_every_subcommand():
     """The CLI guide's table, its headings and the reference name every subcommand the parser has."""
     from simspec.cli import build_parser

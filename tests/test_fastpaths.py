@@ -246,3 +246,21 @@ def test_streamed_trace_is_atomic(tmp_path):
     off(0.0, "done", "drafter")
     off.close()
     assert not (tmp_path / "never.jsonl").exists()
+
+
+@given(outcomes(max_s=60, max_rows=30), st.integers(1, 15), st.sampled_from([0.01, 0.1, 1 / 3, 0.9, 1.0, 1.4]),
+       st.sampled_from([0.0, 0.3]), st.booleans())
+def test_dsi_epoch_costs_from_the_length_table_equal_one_pass(A, k, c, slope, chain):
+    """dsi_run's table over epoch lengths (many epochs) gives dsi_epoch_table's floats, epoch by epoch."""
+    S = A.shape[1]
+    rows, r = epoch_lengths(A)
+    end = np.cumsum(r)
+    start_of_row = np.zeros(A.shape[0], dtype=end.dtype)
+    first = np.flatnonzero(np.diff(rows, prepend=-1))
+    start_of_row[1:] = end[first[1:] - 1]
+    room = S - (end - start_of_row[rows] - r)
+    args = (k, c, 1.0 + slope * k, 1.0, chain)
+    want = mc_dsi.dsi_epoch_table(r, *args, room=room)
+    got = mc_dsi._epoch_costs(r, room, args, 0)  # S = 0: always the table path
+    for name in want:
+        assert np.array_equal(np.broadcast_to(got[name], r.shape), np.broadcast_to(want[name], r.shape)), name

@@ -108,6 +108,32 @@ def dsi_epoch_table(
     }
 
 
+def _epoch_costs(r: np.ndarray, room: np.ndarray, args: tuple, S: int) -> dict[str, np.ndarray]:
+    """``dsi_epoch_table(r, *args, room=room)``, the same floats, from a table over lengths when epochs are many.
+
+    The costs depend on ``room`` only through ``blocks = ⌈room / k⌉``, and not at all once
+    ``blocks ≥ ⌈D(r) / kd⌉ + 2`` (then every ``min`` with it picks the other side: ``n_sub``
+    is at most ``⌈D/kd⌉ − 1``, the drafts at most ``D/d + 1 ≤ blocks·k``, the drafter's busy
+    time ``D < blocks·kd``).  So one table over ``r = 1..max r`` without a room serves every
+    epoch but the few near the end of their run, which are computed one by one.
+    """
+    if r.size <= 2 * S:  # few epochs: one pass over them is cheaper than a table
+        return dsi_epoch_table(r, *args, room=room)
+    k, d = args[0], args[1]
+    table = dsi_epoch_table(np.arange(1, int(r.max()) + 1), *args)
+    need = _ceil(table["duration_ms"] / (k * d)) + 2
+    idx = r - 1
+    bound = np.flatnonzero(np.ceil(room / k) < need[idx])
+    out = {}
+    exact = dsi_epoch_table(r[bound], *args, room=room[bound]) if bound.size else None
+    for name, col in table.items():
+        vals = col[idx]
+        if exact is not None:
+            vals[bound] = exact[name]
+        out[name] = vals
+    return out
+
+
 def dsi_run(
     accepted: np.ndarray,
     k: int,
@@ -140,7 +166,7 @@ def dsi_run(
         first = np.flatnonzero(np.diff(rows, prepend=-1))  # every row has an epoch: S >= 1
         row_start[1:] = end[first[1:] - 1]
         room = S - (end - row_start[rows] - r)
-        per_epoch = dsi_epoch_table(r, *args, room=room)
+        per_epoch = _epoch_costs(r, room, args, S)
         for name in names:
             out[name][lo:hi] = np.bincount(rows, weights=per_epoch[name], minlength=n)
         epochs[lo:hi] = np.bincount(rows, minlength=n)

@@ -229,7 +229,7 @@ def _draw(w: np.ndarray, u: float) -> tuple[int, float]:
         lo = k * b
         block = w[lo:lo + b]
         j = bisect_right(list(accumulate(block.tolist())), t - c[k - 1] if k else t)
-        return lo + (j if j < block.shape[0] else _last_positive(block)), total
+        return lo + min(j, block.shape[0] - 1), total
     c = s.cumsum()
     total = c.item(-1)
     t = u * total
@@ -487,11 +487,10 @@ def _step_rows(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
     emitted = np.empty(m, dtype=np.intp)
     step = max(1, _ROWS_CHUNK // max(v, 1))
     if step < 8:  # long rows: one row at a time with the 1-D draws (fewer calls than 2-D ones on a few rows)
-        if names is not None:
-            _check_nonnegative(names, p, r)  # reads the batch once; cheaper than per-row calls
         for i in range(m):
             pi, ri = p[i], r[i]
-            if names is not None:
+            if names is not None:  # row by row, while the row is in cache
+                _check_nonnegative(names, pi, ri)
                 _check_totals(names[0], float(_sum(pi)))
             xi, total = _draw(ri, float(u_prop[i]))
             if names is not None:
