@@ -209,7 +209,7 @@ def _not_nearly_equal(p, r):
     # 2 Σ(p − r)_+, which exceeds 1e-12 once that mass is above 5e-13.  Pinned separately by
     # test_known_defect_residual_threshold; keep that window out of the 1e-12 checks.
     tv = np.maximum(p - r, 0.0).sum()
-    assume(not (EXACT / 2 < tv <= 1e-9))
+    pass
 
 
 # token-level models: tiny text processes read through two vocabularies

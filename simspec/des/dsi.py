@@ -34,7 +34,7 @@ import math
 import numpy as np
 import simpy
 
-from ..latency import LatencyModel, is_deterministic
+from ..latency import LatencyModel, is_deterministic, sample_latency
 from .config import Overheads
 from .pool import BusyMeter, ServerPool, Task, active_log
 
@@ -123,18 +123,12 @@ class DSIRun:
     def _verify_time(self, p: int) -> float:
         if self.v_const is not None:
             return self.v_const
-        ctx = self.prompt + p
-        model = self.target
-        sample = getattr(model, "sample", None)
-        return float(sample(self.rng, self.k + 1, ctx) if sample else model.forward(self.k + 1, ctx))
+        return sample_latency(self.target, self.rng, self.k + 1, self.prompt + p)
 
     def _chain_time(self, pos: int) -> float:
         if self.t_const:
             return self.t1
-        model = self.target
-        sample = getattr(model, "sample", None)
-        ctx = self.prompt + pos
-        return float(sample(self.rng, 1, ctx) if sample else model.forward(1, ctx))
+        return sample_latency(self.target, self.rng, 1, self.prompt + pos)
 
     def _draft_exists(self, pos: int, now: float) -> bool:
         """Has the drafter finished drafting position ``pos`` (from the current speculation) by ``now``?"""
@@ -162,7 +156,7 @@ class DSIRun:
         if self._block_dur is not None:
             dur = self._block_dur  # block_ends stays None: draft ends are block_t + d_const·(j + 1)
         else:
-            times = np.array([float(self.drafter.sample(self.rng, 1, self.prompt + self.block_p + j)) for j in range(self.k)])
+            times = np.array([sample_latency(self.drafter, self.rng, 1, self.prompt + self.block_p + j) for j in range(self.k)])
             self.block_ends = np.cumsum(times)
             dur = float(self.block_ends[-1])
         if self.log:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from ..latency import LatencyModel, sample_latency
+from ..latency import LatencyModel, is_deterministic, sample_latency
 from ..lookahead import LookaheadPolicy, RoundView, StaticLookahead
 from ..rounds import si_round
 from .config import Overheads
@@ -35,15 +35,8 @@ __all__ = ["si_process", "nonsi_process"]
 
 
 def _fixed(model: LatencyModel) -> bool:
-    """Is every decode forward of ``model`` the same, whatever the context and the rng?
-
-    True for a model without ``sample`` (its ``forward`` is the time) or one that
-    says it is ``deterministic``, when it is not context-dependent.  A sampling
-    model that does not say is treated as random (it is sampled every time).
-    """
-    if getattr(model, "context_dependent", True):
-        return False
-    return getattr(model, "sample", None) is None or getattr(model, "deterministic", False) is True
+    """Is every decode forward of ``model`` the same, whatever the context and the rng?"""
+    return not model.context_dependent and is_deterministic(model)
 
 
 def si_process(env: simpy.Environment, acc: np.ndarray, nxt: np.ndarray, policy: LookaheadPolicy,

@@ -229,7 +229,7 @@ def _draw(w: np.ndarray, u: float) -> tuple[int, float]:
         lo = k * b
         block = w[lo:lo + b]
         j = bisect_right(list(accumulate(block.tolist())), t - c[k - 1] if k else t)
-        return lo + min(j, block.shape[0] - 1), total
+        return lo + (j if j < block.shape[0] else _last_positive(block)), total
     c = s.cumsum()
     total = c.item(-1)
     t = u * total
