@@ -234,6 +234,9 @@ def _check_flags(args) -> None:
     _check_magnitudes(args)
 
 
+_MAX_TOTAL_MS = 1e150  # ~1e142 years: any real total is far below, and its square is still a finite float
+
+
 def _check_magnitudes(args) -> None:
     """Reject numbers whose products overflow and work that would not finish, naming the flag."""
     from . import _checks
@@ -251,21 +254,27 @@ def _check_magnitudes(args) -> None:
         _checks.check_lookahead_size("--lookahead", k)
     c = args.drafter_ms / args.target_ms
     v = 1.0 + args.verify_ms_per_token / args.target_ms  # a width-2 verification, in target forwards
+    K = max(args.k_max, k if k != "best" else 1)
+    too_large = SimspecError(
+        f"--target-ms {args.target_ms:g}, --drafter-ms {args.drafter_ms:g}, --verify-ms-per-token "
+        f"{args.verify_ms_per_token:g} and --tokens {args.tokens} give totals past {_MAX_TOTAL_MS:.0e} ms, whose "
+        "squares (in confidence intervals) a float cannot hold; latencies are in ms per forward "
+        "(e.g. --target-ms 30 --drafter-ms 3)"
+    )
+    # every verification of every token, and every drafted token: the largest sums SI forms
+    total = (args.target_ttft_ms + args.drafter_ttft_ms
+             + args.tokens * ((args.target_ms + args.verify_ms_per_token * K) * 2 + args.drafter_ms * K))
+    if not total <= _MAX_TOTAL_MS:
+        raise too_large
     if not v / c <= _checks.MAX_SERVERS:
         raise SimspecError(
             f"--drafter-ms / --target-ms = c = {c:.3g} is so small that DSI would need more than "
             f"{_checks.MAX_SERVERS:.3g} target servers; give a --drafter-ms of at least "
             f"{v * args.target_ms / _checks.MAX_SERVERS:.3g} ms (or a smaller --target-ms)"
         )
-    K = max(args.k_max, k if k != "best" else 1)
-    # the largest sum any engine forms: every verification of every token, on as many servers as DSI needs
-    worst = (args.target_ttft_ms + args.drafter_ttft_ms
-             + args.tokens * ((args.target_ms + args.verify_ms_per_token * K) * (2 + 1 / c) + args.drafter_ms * K))
-    if not worst <= 1e300:
-        raise SimspecError(
-            f"--target-ms {args.target_ms:g}, --drafter-ms {args.drafter_ms:g} and --tokens {args.tokens} give "
-            "totals past what a float holds; latencies are in ms per forward (e.g. --target-ms 30 --drafter-ms 3)"
-        )
+    # DSI: as many servers busy at once as it needs, about 1/c
+    if not total * (1 + 1 / c) <= _MAX_TOTAL_MS:
+        raise too_large
     if args.command == "compare" and args.method == "montecarlo":
         _checks.check_montecarlo_work(args.replications, args.tokens, ("--replications", "--tokens"))
     if args.command == "simulate":

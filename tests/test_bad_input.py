@@ -80,16 +80,22 @@ def test_cli_tiny_drafter_latency_is_refused_not_a_negative_server_count(capsys,
     refused(capsys, argv, "--drafter-ms", "target servers", "at least")
 
 
-@pytest.mark.parametrize("latencies", [["1e308", "3"], ["1e308", "1e307"], ["3e307", "1e307"]])
-def test_cli_huge_latencies_are_refused(capsys, latencies):
-    argv = ["compare", "--target-ms", latencies[0], "--drafter-ms", latencies[1], "--acceptance", "0.8", "--json"]
-    refused(capsys, argv, "--target-ms" if latencies[1] != "3" else "--drafter-ms")
+@pytest.mark.parametrize("latencies", [["1e308", "3"], ["1e308", "1e307"], ["1e290", "1e289"], ["30", "3", "1e290"]])
+@pytest.mark.parametrize("method", ["theory", "montecarlo"])
+def test_cli_huge_latencies_are_refused(capsys, latencies, method):
+    # was: exit 0 with inf in the table, or a raw ValueError from --json (inf, or a variance that overflowed)
+    argv = ["compare", "--target-ms", latencies[0], "--drafter-ms", latencies[1], "--acceptance", "0.8", "--json",
+            "--method", method, "--reps", "5", "--tokens", "200"]
+    if len(latencies) == 3:
+        argv += ["--verify-ms-per-token", latencies[2]]
+    refused(capsys, argv, "--target-ms", "--drafter-ms", "ms per forward")
 
 
 def test_cli_json_stays_valid_at_the_edge_of_the_checks(capsys):
     # c just above the smallest the check allows, and large but finite latencies: valid JSON, finite numbers
     for argv in (["compare", "--target-ms", "30", "--drafter-ms", "1e-9", "--acceptance", "0.8", "--json"],
-                 ["compare", "--target-ms", "1e200", "--drafter-ms", "1e199", "--acceptance", "0.8", "--json"]):
+                 ["compare", "--target-ms", "1e100", "--drafter-ms", "1e99", "--acceptance", "0.8", "--json",
+                  "--method", "montecarlo", "--reps", "5", "--tokens", "200"]):
         code, out, err = cli(capsys, argv)
         assert code == 0, err
         obj = json.loads(out)

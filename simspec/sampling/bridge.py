@@ -22,7 +22,7 @@ import numpy as np
 from .._checks import int_at_least, positive
 from ..acceptance import AcceptanceDraw
 from ..latency import ConstantLatency
-from .verifiers import ALGORITHMS, TokenPair
+from .verifiers import TokenPair, verifiers
 
 __all__ = ["TokenLevelAcceptance", "vocabulary_latency"]
 
@@ -38,10 +38,11 @@ class TokenLevelAcceptance:
     _pilot: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
+        if self.algorithm not in verifiers():
             from ..errors import InvalidParameterError
 
-            raise InvalidParameterError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+            raise InvalidParameterError(f"algorithm must be one of {', '.join(verifiers())}, got {self.algorithm!r} "
+                                        "(register_verifier adds one)")
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
         n = int_at_least("n_positions", n_positions, 1)
