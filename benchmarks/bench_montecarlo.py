@@ -17,8 +17,9 @@ limited to one thread, alternating the measurements within each configuration
 
 Configurations are a random subset of the reference repo's heatmap grid
 (``bench_heatmap.repo_configurations``).  Each is measured ``--repeats`` times
-and the best of each measurement is kept; the figures are means per
-configuration and the ratios reference / simspec.
+and the best of each measurement is kept, in wall time and in process-CPU time
+(steadier on a shared machine); the figures are means per configuration and
+the ratios reference / simspec.
 
 Memory (``--mem-reps``, default 100,000 replications of ``S`` tokens, one
 configuration): wall time and peak of the engines' own allocations
@@ -70,17 +71,23 @@ def _reps_keyword() -> str:
     return "replications" if "replications" in inspect.signature(compare).parameters else "reps"
 
 
-def _best(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
+def _best(fn, repeats: int) -> tuple[float, float, object]:
+    """Best wall time and best process-CPU time of ``repeats`` calls, and the last result."""
+    wall = cpu = float("inf")
+    out = None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu, out
+
+
+NAMES = ("reference", "draw", "si_run", "dsi_run", "nonsi_run", "engines", "compare")
 
 
 def per_config(configs, reps: int, S: int, repeats: int, seed: int) -> dict:
-    """Per-configuration best times (s) of the reference, the draw, each engine and compare()."""
+    """Per-configuration best times (s, wall and CPU) of the reference, the draw, each engine and compare()."""
     import numpy as np
 
     from bench_heatmap import baseline_dsi, baseline_si
@@ -89,30 +96,37 @@ def per_config(configs, reps: int, S: int, repeats: int, seed: int) -> dict:
     from simspec.montecarlo.nonsi import nonsi_run
     from simspec.montecarlo.si import si_run
 
-    names = ("reference", "draw", "si_run", "dsi_run", "nonsi_run", "engines", "compare")
-    times: dict[str, list[float]] = {n: [] for n in names}
+    times: dict[str, dict[str, list[float]]] = {"wall": {n: [] for n in NAMES}, "cpu": {n: [] for n in NAMES}}
     np.random.seed(seed)
     for i, (c, a, k) in enumerate(configs):
         T, D = ConstantLatency(1.0), ConstantLatency(c)
         pol = StaticLookahead(k)
         rng = np.random.default_rng([seed, i])
-        ref, _ = _best(lambda: ([baseline_si(c, a, k, S) for _ in range(reps)],
-                                [baseline_dsi(c, a, k, S) for _ in range(reps)]), repeats)
-        draw, A = _best(lambda: rng.random((reps, S)) < a, repeats)
-        t_si, _ = _best(lambda: si_run(A, pol, T, D), repeats)
-        t_dsi, _ = _best(lambda: dsi_run(A, k, T, D), repeats)
-        t_non, _ = _best(lambda: nonsi_run(T, S, reps), repeats)
-        t_eng, _ = _best(lambda: (si_run(A, pol, T, D), dsi_run(A, k, T, D), nonsi_run(T, S, reps)), repeats)
         s = Scenario.from_ms(1.0, c, a, lookahead=k, tokens=S)
-        t_cmp, _ = _best(lambda: compare(s, "montecarlo", rng=i, **{REPS_KW: reps}), repeats)
-        for n, t in zip(names, (ref, draw, t_si, t_dsi, t_non, t_eng, t_cmp)):
-            times[n].append(t)
-    mean = {n: statistics.fmean(v) for n, v in times.items()}
-    return {
-        "mean_per_config_s": mean,
-        "ratio_reference_over": {n: mean["reference"] / mean[n] for n in names if n != "reference"},
-        "ratio_reference_over_engines_plus_draw": mean["reference"] / (mean["engines"] + mean["draw"]),
-    }
+        A = rng.random((reps, S)) < a
+        calls = {
+            "reference": lambda: ([baseline_si(c, a, k, S) for _ in range(reps)],
+                                  [baseline_dsi(c, a, k, S) for _ in range(reps)]),
+            "draw": lambda: rng.random((reps, S)) < a,
+            "si_run": lambda: si_run(A, pol, T, D),
+            "dsi_run": lambda: dsi_run(A, k, T, D),
+            "nonsi_run": lambda: nonsi_run(T, S, reps),
+            "engines": lambda: (si_run(A, pol, T, D), dsi_run(A, k, T, D), nonsi_run(T, S, reps)),
+            "compare": lambda: compare(s, "montecarlo", rng=i, **{REPS_KW: reps}),
+        }
+        for n in NAMES:
+            wall, cpu, _ = _best(calls[n], repeats)
+            times["wall"][n].append(wall)
+            times["cpu"][n].append(cpu)
+    out: dict = {}
+    for clock, t in times.items():
+        mean = {n: statistics.fmean(v) for n, v in t.items()}
+        out[clock] = {
+            "mean_per_config_s": mean,
+            "ratio_reference_over": {n: mean["reference"] / mean[n] for n in NAMES if n != "reference"},
+            "ratio_reference_over_engines_plus_draw": mean["reference"] / (mean["engines"] + mean["draw"]),
+        }
+    return out
 
 
 def memory(reps: int, S: int, with_compare: bool, seed: int) -> dict:
@@ -206,16 +220,18 @@ def measure(args) -> dict:
 
 
 def report(label: str, r: dict) -> None:
-    sp = r["speed"]
-    m = sp["mean_per_config_s"]
     print(f"[{label}] simspec from {r['machine']['simspec_path']}; {r['configs']} configurations x {r['reps']} reps"
-          f" x {r['tokens']} tokens, best of {r['repeats']}")
-    print(f"  {'per configuration':<34} {'mean ms':>9} {'reference /':>12}")
-    for n in ("reference", "draw", "si_run", "dsi_run", "nonsi_run", "engines", "compare"):
-        ratio = "" if n == "reference" else f"{sp['ratio_reference_over'][n]:>11.1f}x"
-        print(f"  {n:<34} {1e3 * m[n]:>9.3f} {ratio:>12}")
-    print(f"  {'engines + draw':<34} {1e3 * (m['engines'] + m['draw']):>9.3f} "
-          f"{sp['ratio_reference_over_engines_plus_draw']:>11.1f}x")
+          f" x {r['tokens']} tokens, best of {r['repeats']}; load average {r['machine']['loadavg_before']}")
+    w, c = r["speed"]["wall"], r["speed"]["cpu"]
+    print(f"  {'per configuration':<22} {'wall ms':>9} {'ref / x':>9} {'CPU ms':>9} {'ref / x':>9}")
+    for n in NAMES:
+        rw = "" if n == "reference" else f"{w['ratio_reference_over'][n]:>8.1f}x"
+        rc = "" if n == "reference" else f"{c['ratio_reference_over'][n]:>8.1f}x"
+        print(f"  {n:<22} {1e3 * w['mean_per_config_s'][n]:>9.3f} {rw:>9} {1e3 * c['mean_per_config_s'][n]:>9.3f} {rc:>9}")
+    print(f"  {'engines + draw':<22} {1e3 * (w['mean_per_config_s']['engines'] + w['mean_per_config_s']['draw']):>9.3f}"
+          f" {w['ratio_reference_over_engines_plus_draw']:>8.1f}x"
+          f" {1e3 * (c['mean_per_config_s']['engines'] + c['mean_per_config_s']['draw']):>9.3f}"
+          f" {c['ratio_reference_over_engines_plus_draw']:>8.1f}x")
     mem = r.get("memory")
     if mem:
         print(f"  memory: {mem['reps']} reps x {mem['tokens']} tokens (outcomes {mem['outcomes_bytes'] / 1e6:.0f} MB,"
@@ -234,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", type=int, default=None, help="configurations timed (default 100; quick 20)")
     p.add_argument("--reps", type=int, default=5, help="replications per configuration (repo: 5)")
     p.add_argument("--tokens", type=int, default=1000, help="tokens per run, S (repo: 1000)")
-    p.add_argument("--repeats", type=int, default=3, help="measurements per configuration, best kept (default 3)")
+    p.add_argument("--repeats", type=int, default=5, help="measurements per configuration, best kept (default 5)")
     p.add_argument("--mem-reps", type=int, default=None, help="replications of the memory test (default 100000; quick 10000; 0: skip)")
     p.add_argument("--mem-compare", action="store_true", help="also measure compare() at --mem-reps (slow)")
     p.add_argument("--seed", type=int, default=0)
@@ -265,12 +281,20 @@ def main(argv: list[str] | None = None) -> int:
     for label, r in results.items():
         report(label, r)
     if "before" in results:
-        b, a = results["before"]["speed"]["mean_per_config_s"], results["this"]["speed"]["mean_per_config_s"]
-        print("  before / this (each normalised by its own reference run, so machine drift cancels):")
-        rb, ra = results["before"]["speed"]["ratio_reference_over"], results["this"]["speed"]["ratio_reference_over"]
+        print("  this vs before (each side's ratio to its own reference run, so machine drift cancels):")
+        results["speedup_vs_before"] = {}
+        for clock in ("wall", "cpu"):
+            rb = results["before"]["speed"][clock]["ratio_reference_over"]
+            ra = results["this"]["speed"][clock]["ratio_reference_over"]
+            results["speedup_vs_before"][clock] = {n: ra[n] / rb[n] for n in NAMES if n != "reference"}
         for n in ("si_run", "dsi_run", "nonsi_run", "engines", "compare"):
-            print(f"    {n:<20} {ra[n] / rb[n]:>8.1f}x faster (raw mean times {1e3 * b[n]:.3f} -> {1e3 * a[n]:.3f} ms)")
-        results["speedup_vs_before"] = {n: ra[n] / rb[n] for n in ("si_run", "dsi_run", "nonsi_run", "engines", "compare")}
+            sw, sc = results["speedup_vs_before"]["wall"][n], results["speedup_vs_before"]["cpu"][n]
+            print(f"    {n:<20} {sw:>7.1f}x (wall)  {sc:>7.1f}x (CPU)")
+        mb, ma = results["before"].get("memory", {}), results["this"].get("memory", {})
+        for n in ("si_run", "dsi_run", "compare"):
+            if n in mb and n in ma:
+                print(f"    {n:<20} at {ma['reps']} reps: peak {mb[n]['peak_bytes'] / 1e6:.0f} -> {ma[n]['peak_bytes'] / 1e6:.0f} MB,"
+                      f" {mb[n]['wall_s']:.2f} -> {ma[n]['wall_s']:.2f} s")
     if args.json is not None:
         from simspec.io import write_json
 

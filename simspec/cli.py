@@ -158,10 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a verifier on a synthetic drafter/target pair (one character process, two "
                                    "vocabularies): acceptance (empirical and closed form), distance of the output "
                                    "from the target's law, and cost.")
-    v.add_argument("--algorithm", choices=("std", "union", "tli", "slem", "slrs", "rdk"), required=True,
-                   help="std: shared vocabulary; union: padded union (baseline); tli: token-level intersection; "
-                        "slem: string-level exact match; slrs: string-level rejection sampling; rdk: "
-                        "redistributing drafter kernels (out-of-vocabulary proposals)")
+    from .sampling.verifiers import verifiers  # the registry: a registered verifier is a choice here
+
+    v.add_argument("--algorithm", choices=tuple(verifiers()), required=True,
+                   help="; ".join(f"{name}: {ver.description}" for name, ver in verifiers().items()).replace("%", "%%"))
     v.add_argument("--overlap", type=float, default=1.0, metavar="F",
                    help="fraction of the target's multi-character tokens the drafter also has (default 1)")
     v.add_argument("--prune", type=float, default=0.0, metavar="F",
@@ -488,19 +488,21 @@ def _json_default(o):
 def _cmd_vocab(args) -> int:
     import numpy as np
 
-    from .records import Estimate
     from .sampling.setups import evaluation_contexts, synthetic_pair
+    from .sampling.verifiers import verifiers
+    from .stats import wilson_interval
 
     if args.temperature < 0 or not math.isfinite(args.temperature):
         raise SimspecError(f"--temperature must be >= 0, got {args.temperature:g}")
     for flag, value in (("--contexts", args.contexts), ("--samples", args.samples)):
         if value < 1:
             raise SimspecError(f"{flag} must be an integer >= 1, got {value}")
-    overlap = 1.0 if args.algorithm == "std" else args.overlap
-    pair = synthetic_pair(overlap, args.prune, args.temperature, args.closeness, args.seed,
-                          kernel=args.algorithm == "rdk")
-    if args.algorithm == "std" and args.overlap != 1.0:
-        raise SimspecError("--algorithm std needs one shared vocabulary: drop --overlap or pick tli/union/slem/slrs/rdk")
+    verifier = verifiers()[args.algorithm]
+    if verifier.shared_vocabulary and args.overlap != 1.0:
+        others = "/".join(n for n, w in verifiers().items() if not w.shared_vocabulary)
+        raise SimspecError(f"--algorithm {args.algorithm} needs one shared vocabulary: drop --overlap or pick {others}")
+    pair = synthetic_pair(args.overlap, args.prune, args.temperature, args.closeness, args.seed,
+                          kernel=verifier.kernel)
     rng = np.random.default_rng(args.seed)
     closed, empirical, tv_exact, forwards = [], [], [], []
     counts = np.zeros(len(pair.target.vocab))
@@ -514,7 +516,10 @@ def _cmd_vocab(args) -> int:
         empirical.append(smp.accepted.mean())
         counts += np.bincount(smp.emitted[smp.emitted < counts.size], minlength=counts.size)
         expected += law.p * args.samples
-    emp = Estimate.from_samples(np.array(empirical))
+    # the contexts are the independent units; each context's rate is in [0, 1], so Wilson's interval (never past
+    # 0 or 1) is a conservative one for their mean
+    acc_mean = float(np.mean(empirical))
+    acc_low, acc_high = wilson_interval(acc_mean, len(empirical))
     tv_emp = 0.5 * float(np.abs(counts / counts.sum() - expected / expected.sum()).sum())
     # what sampling noise alone gives: E|freq - p| summed, ~ sqrt(2/(pi n)) * sum sqrt(p(1-p))
     n = counts.sum()
@@ -524,7 +529,7 @@ def _cmd_vocab(args) -> int:
     out = {
         "algorithm": args.algorithm, "target_vocab": len(vm.target), "drafter_vocab": len(vm.drafter),
         "overlap": vm.overlap, "temperature": args.temperature, "contexts": args.contexts,
-        "acceptance": emp.mean, "acceptance_ci": [emp.low, emp.high],
+        "acceptance": acc_mean, "acceptance_ci": [acc_low, acc_high], "acceptance_ci_method": "wilson, 95%, n = contexts",
         "acceptance_closed_form": float(np.mean(closed)),
         "tv_to_target": max(tv_exact), "tv_to_target_empirical": tv_emp, "tv_sampling_noise": tv_noise,
         "drafter_forwards_per_verification": float(np.mean(forwards)), "target_forwards_per_verification": 1.0,
@@ -534,7 +539,8 @@ def _cmd_vocab(args) -> int:
         return 0
     print(f"{args.algorithm} on a synthetic pair: |T| = {out['target_vocab']}, |D| = {out['drafter_vocab']}, "
           f"overlap |I|/|T| = {vm.overlap:.3f}, temperature {args.temperature:g}, {args.contexts} contexts")
-    print(f"  acceptance (empirical)            {_fmt(emp)}")
+    print(f"  acceptance (empirical)            {acc_mean:.4g}   (95% interval {acc_low:.4g} to {acc_high:.4g}, "
+          f"Wilson, {len(empirical)} contexts)")
     print(f"  acceptance (closed form)          {out['acceptance_closed_form']:.4f}")
     print(f"  TV(output law, target), exact     {out['tv_to_target']:.2e}   (lossless: 0 up to rounding)")
     print(f"  TV(sampled output, target)        {tv_emp:.4f}   (sampling noise alone: about {tv_noise:.4f})")

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 
 from . import theory
-from ._checks import int_at_least
+from ._checks import check_montecarlo_work, check_rng, int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
 from .lookahead import LookaheadPolicy, StaticLookahead
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
@@ -53,12 +53,7 @@ _METRICS = ("decode_ms", "target_forwards", "target_forwards_wasted", "drafter_f
 
 
 def _rng(rng) -> np.random.Generator:
-    try:
-        from ._checks import check_rng
-    except ImportError:  # pragma: no cover - older _checks
-        check_rng = None
-    if check_rng is not None:
-        rng = check_rng(rng)
+    rng = check_rng(rng)
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
@@ -217,6 +212,7 @@ def compare(
         n_reps = None
     else:
         n_reps = int_at_least("replications", replications, 2, "confidence intervals need at least two replications")
+        check_montecarlo_work(n_reps, s.tokens, ("replications", "scenario.tokens"))
         gen = _rng(rng)
         dsi_note = ""
         nonsi, si, dsi = ({m: [] for m in _METRICS} for _ in range(3))

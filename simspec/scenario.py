@@ -1,11 +1,15 @@
 """Scenario: everything that defines one speculative-decoding question.
 
 A :class:`Scenario` holds the target's and the drafter's latency models, the
-acceptance process, the lookahead (an int, a policy, or ``"best"``), the number
-of target servers ``N`` available to DSI (``None``: as many as it needs), the
-number of tokens to generate ``S`` and the prompt length.  It is frozen and
-validated on construction; every engine (closed forms, Monte Carlo, and the
-discrete-event engine to come) reads the same object.
+acceptance process, the lookahead (an int, a policy, or ``"best"``), the
+deployment (:class:`~simspec.Deployment`: target servers — every target
+instance, the non-SI chain's included —, chain on/off, queue discipline,
+overheads), the number of tokens to generate ``S`` and the prompt length.  It
+is frozen and validated on construction; every engine (closed forms, Monte
+Carlo, the discrete-event engine ``simspec.des``) reads the same object.
+
+``servers``, ``chain``, ``queue`` and ``overheads`` may be given directly; they
+build the deployment, and ``s.servers`` reads it back.
 
 >>> from simspec import Scenario
 >>> s = Scenario.from_ms(target_ms=30.0, drafter_ms=3.0, acceptance=0.8, lookahead=5)
