@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from simspec import Scenario, theory
+from simspec.deployment import dsi_servers_needed
 from simspec.des import simulate
 from simspec.io import atomic_write_text, write_csv, write_numbers
 from simspec.records import Estimate
@@ -153,7 +154,7 @@ def analyse(res: dict) -> dict:
         beats_si = next((n for n in ns if lat[n] < si_tok), None)
         out[policy] = {
             "lat": lat, "flat": flat, "no_wait": no_wait, "k_inf": k_inf,
-            "formula": int(theory.dsi_servers_needed(c, k_inf)), "beats_si": beats_si,
+            "formula": int(dsi_servers_needed(Scenario.from_ms(TARGET_MS, c * TARGET_MS, 0.5), k_inf)), "beats_si": beats_si,
             "gain": {n: lat[n - 1] - lat[n] for n in ns if n > 1},
         }
     return out
@@ -182,7 +183,7 @@ def write_outputs(results: list[dict], out: Path, png: bool, header: str, elapse
                 res["c"], res["a"], S, policy, "inf" if n == INF else n, r["k"], le.mean, le.low, le.high,
                 nonsi_tok / le.mean, vs.mean, vs.low, vs.high, a_[policy]["gain"].get(n, ""), ge.mean, ge.low,
                 ge.high, r["wasted"], r["peak"], r["mean_busy"], r["queue"], r["waits"],
-                int(theory.dsi_servers_needed(res["c"], r["k"])), res["k_si"], si_tok, res["si_gpu"].mean() / S,
+                int(dsi_servers_needed(Scenario.from_ms(TARGET_MS, res["c"] * TARGET_MS, 0.5), r["k"])), res["k_si"], si_tok, res["si_gpu"].mean() / S,
                 res["eval_reps"],
             ])
     write_csv(out / "servers.csv", cols, rows)

@@ -33,7 +33,7 @@ import numpy as np
 
 from simspec import Scenario, theory
 from simspec.des import simulate
-from simspec.deployment import PAPER_SERVERS, Overheads
+from simspec.deployment import PAPER_SERVERS, Overheads, dsi_servers_needed
 from simspec.io import atomic_write_text, write_csv, write_numbers
 from simspec.records import Estimate
 from simspec.reference import DSI_PAPER_TABLE, PublishedPair
@@ -194,7 +194,7 @@ def tabulate(results: list[dict]) -> tuple[list[str], list[list], dict]:
             p.target, p.drafter, p.dataset, p.c, p.acceptance, S, ov_name, ov.message_ms, ov.sync_ms, ov.startup_ms,
             p.dsi_vs_si, e.mean, e.low, e.high, kept, es.mean, es.low, es.high, kept_s,
             free["k_si"], r["k_si"], r["k_dsi"], r["n_dsi"], bool(r["dsi_waits"] and r["n_dsi"] == N_MAX),
-            r["k_dsi_99"], r["n_dsi_99"], int(theory.dsi_servers_needed(p.c, r["k_dsi"])),
+            r["k_dsi_99"], r["n_dsi_99"], int(dsi_servers_needed(Scenario.from_ms(p.target_ms, p.drafter_ms, p.acceptance), r["k_dsi"])),
             float(free["si_lat"].mean() / S), float(r["si_lat"].mean() / S), float(r["dsi_lat"].mean() / S),
             float(free["si_gpu"].mean() / S), float(r["dsi_gpu"].mean() / S), r["dsi_peak"], r["dsi_queue_ms"],
             r["search_reps"], r["si_lat"].size, r["dsi_simulated"], r.get("k_si_biased", ""),
