@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simspec import Scenario, theory
+from simspec import Scenario
 from simspec.deployment import dsi_servers_needed
 from simspec.des import simulate
 from simspec.io import atomic_write_text, write_csv, write_numbers

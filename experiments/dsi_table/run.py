@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simspec import Scenario, theory
+from simspec import Scenario
 from simspec.des import simulate
 from simspec.deployment import PAPER_SERVERS, Overheads, dsi_servers_needed
 from simspec.io import atomic_write_text, write_csv, write_numbers
