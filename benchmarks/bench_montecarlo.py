@@ -29,6 +29,12 @@ once and, where the tree has it, in chunks from
 ``simspec.montecarlo.chunks.rep_chunks``.  ``--mem-compare`` also measures
 ``compare(..., reps=--mem-reps)`` (slow, and its peak includes the draw).
 
+``--trace-tokens`` (default 10**6): CPU time and maximum RSS of one
+discrete-event DSI run (``Scenario.from_ms(30.0, 3.0, 0.8, lookahead=5,
+servers=8)``) without a trace, traced in memory then written with
+``write_jsonl``, and streamed with ``EventLog(path=...)``, each in a fresh
+subprocess.
+
 ``--tree PATH`` imports simspec from another checkout (say, an export of the
 previous commit) so that before and after can be run with the same script;
 ``--before-tree PATH`` runs that in a subprocess in the same invocation and
@@ -191,6 +197,55 @@ def memory(reps: int, S: int, with_compare: bool, seed: int) -> dict:
     return out
 
 
+_TRACE_CHILD = r"""
+import sys, time
+import numpy as np
+from simspec import Scenario
+from simspec.des import EventLog, run_once, write_jsonl
+S, mode, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = Scenario.from_ms(30.0, 3.0, 0.8, lookahead=5, servers=8, tokens=S)
+row = s.acceptance.draw(np.random.default_rng(0), S, 1).accepted[0]
+c0 = time.process_time()
+if mode == "none":
+    run_once(s, "dsi", row)
+elif mode == "memory":
+    log = EventLog()
+    run_once(s, "dsi", row, log=log)
+    write_jsonl(path, log.events)
+else:
+    with EventLog(path=path) as log:
+        run_once(s, "dsi", row, log=log)
+cpu = time.process_time() - c0
+# VmHWM: this process image's peak RSS (ru_maxrss may carry the parent's peak across fork and exec)
+hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+import simspec
+print(cpu, hwm, simspec.__file__)
+"""
+
+
+def trace_costs(tokens: int, tree: Path | None) -> dict:
+    """CPU time and peak RSS (Linux ``VmHWM``) of one DES DSI run of ``tokens``: no trace, traced in memory, streamed."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    out: dict = {"tokens": tokens}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in ("none", "memory", "stream"):
+            try:
+                # cwd: the temporary folder, so that ``python -c`` does not import simspec from the cwd
+                res = subprocess.run([sys.executable, "-c", _TRACE_CHILD, str(tokens), mode, str(Path(tmp) / f"{mode}.jsonl")],
+                                     capture_output=True, text=True, env=env, check=True, cwd=tmp)
+            except subprocess.CalledProcessError as exc:  # an engine without streaming
+                out[mode] = {"error": exc.stderr.strip().splitlines()[-1]}
+                continue
+            cpu, rss, where = res.stdout.split()
+            out[mode] = {"cpu_s": float(cpu), "max_rss_bytes": int(rss), "simspec": where}
+        a, b = Path(tmp) / "memory.jsonl", Path(tmp) / "stream.jsonl"
+        if a.exists() and b.exists():
+            out["same_file"] = a.read_bytes() == b.read_bytes()
+    return out
+
+
 def measure(args) -> dict:
     global REPS_KW
     machine = _machine.pin_one_core(args.cpu)
@@ -214,6 +269,8 @@ def measure(args) -> dict:
               "speed": per_config(sample, args.reps, args.tokens, args.repeats, args.seed)}
     if args.mem_reps:
         result["memory"] = memory(args.mem_reps, args.tokens, args.mem_compare, args.seed)
+    if args.trace_tokens:
+        result["trace"] = trace_costs(args.trace_tokens, args.tree)
     machine["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     result["machine"] = machine
     return result
@@ -241,6 +298,17 @@ def report(label: str, r: dict) -> None:
                 extra = f", {v['chunks']} chunks, same result: {v['same_result']}" if "chunks" in v else ""
                 print(f"    {n:<20} {v['wall_s']:>8.2f} s   peak {v['peak_bytes'] / 1e6:>9.1f} MB{extra}")
         print(f"    process max RSS {mem['ru_maxrss_bytes'] / 1e9:.2f} GB")
+    tr = r.get("trace")
+    if tr:
+        print(f"  DES DSI run of {tr['tokens']} tokens (subprocesses):")
+        for mode, label in (("none", "no trace"), ("memory", "EventLog() + write_jsonl"), ("stream", "EventLog(path=...)")):
+            v = tr.get(mode, {})
+            if "cpu_s" in v:
+                print(f"    {label:<26} CPU {v['cpu_s']:>7.2f} s   max RSS {v['max_rss_bytes'] / 1e6:>7.0f} MB")
+            else:
+                print(f"    {label:<26} {v.get('error', 'not run')}")
+        if "same_file" in tr:
+            print(f"    streamed file == written file, byte for byte: {tr['same_file']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="measurements per configuration, best kept (default 5)")
     p.add_argument("--mem-reps", type=int, default=None, help="replications of the memory test (default 100000; quick 10000; 0: skip)")
     p.add_argument("--mem-compare", action="store_true", help="also measure compare() at --mem-reps (slow)")
+    p.add_argument("--trace-tokens", type=int, default=None,
+                   help="tokens of the DES trace measurement (default 10**6; quick 10**5; 0: skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the first allowed)")
     p.add_argument("--tree", type=Path, default=None, help="import simspec from this checkout")
@@ -263,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     args.configs = args.configs or (20 if args.quick else 100)
     if args.mem_reps is None:
         args.mem_reps = 10_000 if args.quick else 100_000
+    if args.trace_tokens is None:
+        args.trace_tokens = 10**5 if args.quick else 10**6
     if args.tree is not None:
         sys.path.insert(0, str(args.tree.resolve()))
 
@@ -272,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / "before.json"
             cmd = [sys.executable, __file__, "--tree", str(args.before_tree), "--json", str(out),
                    "--configs", str(args.configs), "--reps", str(args.reps), "--tokens", str(args.tokens),
-                   "--repeats", str(args.repeats), "--mem-reps", str(args.mem_reps), "--seed", str(args.seed)]
+                   "--repeats", str(args.repeats), "--mem-reps", str(args.mem_reps), "--seed", str(args.seed),
+                   "--trace-tokens", str(args.trace_tokens)]
             cmd += ["--mem-compare"] if args.mem_compare else []
             cmd += ["--cpu", str(args.cpu)] if args.cpu is not None else []
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(args.before_tree)})
@@ -295,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
             if n in mb and n in ma:
                 print(f"    {n:<20} at {ma['reps']} reps: peak {mb[n]['peak_bytes'] / 1e6:.0f} -> {ma[n]['peak_bytes'] / 1e6:.0f} MB,"
                       f" {mb[n]['wall_s']:.2f} -> {ma[n]['wall_s']:.2f} s")
+        tb, ta = results["before"].get("trace", {}), results["this"].get("trace", {})
+        if "cpu_s" in tb.get("memory", {}) and "cpu_s" in ta.get("stream", {}):
+            print(f"    trace of {ta['tokens']} tokens: before in memory {tb['memory']['cpu_s']:.1f} s CPU,"
+                  f" {tb['memory']['max_rss_bytes'] / 1e6:.0f} MB -> after streamed {ta['stream']['cpu_s']:.1f} s CPU,"
+                  f" {ta['stream']['max_rss_bytes'] / 1e6:.0f} MB (untraced run: {ta['none']['cpu_s']:.1f} s CPU)")
     if args.json is not None:
         from simspec.io import write_json
 

@@ -36,7 +36,12 @@ limited to one thread:
     it (its ``index`` is a strided view into an ``N × N`` array, copied on every
     call) and with a contiguous copy of the same entries.  Sparse-only sizes
     beyond 8000 (kernel built directly) show the linear regime once per-call
-    overhead is amortised.  Building ``M`` and the kernels is not timed.
+    overhead is amortised.  Building ``M`` and the kernels is not timed;
+(d) the public API (``std.acceptance``, ``std.sample``) and ``core`` against a
+    ten-line numpy verification written here (``naive_step``: cumsum +
+    searchsorted, no checks), at ``V`` = 1,000, 32,000 and 262,144, one context
+    per call and batched (``(m, V)`` arrays vs a Python loop of single calls);
+    the methods' repeats are interleaved.  ``--only-naive`` runs (d) alone.
 
 Verifications per second = 1 / time per call in (a), ``m`` / time per call in
 (b).  Best and median over ``--repeats`` repeats; each repeat runs enough calls
@@ -48,6 +53,7 @@ Usage::
     python benchmarks/bench_sampling.py                    # full run
     python benchmarks/bench_sampling.py --quick            # smoke run
     python benchmarks/bench_sampling.py --json out.json    # also write the figures as JSON
+    python benchmarks/bench_sampling.py --only-naive       # (d) only: API vs core vs naive numpy, ~5 min
 """
 
 from __future__ import annotations
@@ -104,6 +110,36 @@ def time_per_call(fn, repeats: int, min_time: float) -> dict:
         "cpu_best_s": min(cpu),  # process CPU time: steadier than wall time on a shared machine
         "cpu_median_s": statistics.median(cpu),
     }
+
+
+def time_interleaved(fns: dict, repeats: int, min_time: float) -> dict:
+    """:func:`time_per_call` for several functions, their repeats alternating (a, b, c, a, b, c, ...).
+
+    On a shared machine the load drifts during a run; alternating puts every
+    function through the same spells, so their ratios are steadier than those of
+    back-to-back measurements.
+    """
+    number, first = {}, {}
+    for k, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        first[k] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fn()
+        number[k] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
+    per_call = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            for _ in range(number[k]):
+                fn()
+            per_call[k].append((time.perf_counter() - t0) / number[k])
+            cpu[k].append((time.process_time() - c0) / number[k])
+    return {k: {"first_s": first[k], "best_s": min(per_call[k]), "median_s": statistics.median(per_call[k]),
+                "max_s": max(per_call[k]), "repeats": repeats, "calls_per_repeat": number[k], "all_s": per_call[k],
+                "cpu_best_s": min(cpu[k]), "cpu_median_s": statistics.median(cpu[k])} for k in fns}
 
 
 def _fmt_t(s: float) -> str:
@@ -547,17 +583,24 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
 
     Two units of work: ``step`` (one verification step: proposal, accept/reject,
     residual draw on rejection) and ``alpha+step`` (the acceptance closed form as
-    well).  One context per call cycles over ``pool`` contexts; batched calls
-    take ``batch`` contexts as ``(m, V)`` arrays (``core.sample_step`` /
+    well: two calls, ``acceptance`` then ``sample``; and, where the library has it,
+    one call, ``sample(..., acceptance=True)``, timed as ``*_one_call``).  The methods of one unit are timed
+    with their repeats interleaved (:func:`time_interleaved`).  One context per call cycles over
+    ``pool`` contexts; batched calls take ``batch`` contexts as ``(m, V)`` arrays (``core.sample_step`` /
     ``std.sample`` with 2-D arguments) and are compared with a Python loop of
     single calls over the same rows.  Speed ratios are naive time / method time
     (> 1: the method is faster) and loop time / batched time (> 1: batching pays).
     """
+    import inspect
+
+    import numpy as np
+
     from simspec.sampling import core, std
 
+    one_call = "acceptance" in inspect.signature(std.sample).parameters  # not in older versions
     out: dict = {}
     for V in sizes:
-        P, Q = make_same_vocab(V, max(pool, batch), rng)
+        P, Q = make_same_vocab(V, max(pool, batch), np.random.default_rng([V, 7]))  # the same laws in every run
         Pm, Qm = P[:batch], Q[:batch]
         rows = range(batch)
         state = {"i": 0}
@@ -585,6 +628,9 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
                 "api": one(lambda p, q: (std.acceptance(p, q), std.sample(rng, p, q))),
             },
         }
+        if one_call:
+            single["alpha+step"]["core_one_call"] = one(lambda p, q: core.sample_step(rng, p, q, acceptance=True))
+            single["alpha+step"]["api_one_call"] = one(lambda p, q: std.sample(rng, p, q, acceptance=True))
         batched = {
             "step": {
                 "naive_loop": lambda: [naive_step(rng, Pm[i], Qm[i]) for i in rows],
@@ -601,20 +647,29 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
                 "api_batched": lambda: (std.acceptance(Pm, Qm), std.sample(rng, Pm, Qm)),
             },
         }
+        if one_call:
+            batched["alpha+step"].update({
+                "core_one_call_loop": lambda: [core.sample_step(rng, Pm[i], Qm[i], acceptance=True) for i in rows],
+                "core_one_call_batched": lambda: core.sample_step(rng, Pm, Qm, acceptance=True),
+                "api_one_call_loop": lambda: [std.sample(rng, Pm[i], Qm[i], acceptance=True) for i in rows],
+                "api_one_call_batched": lambda: std.sample(rng, Pm, Qm, acceptance=True),
+            })
         res: dict = {"single": {}, "batched": {}, "alpha_mean": float(core.acceptance(P, Q).mean())}
         for unit, fns in single.items():
-            t = {k: time_per_call(f, repeats, min_time) for k, f in fns.items()}
+            t = time_interleaved(fns, repeats, min_time)
             nv = t["naive"]["best_s"]
             res["single"][unit] = {k: {**v, "verif_per_s_best": 1.0 / v["best_s"],
                                        "speed_vs_naive_best": nv / v["best_s"],
                                        "speed_vs_naive_median": t["naive"]["median_s"] / v["median_s"]}
                                    for k, v in t.items()}
         for unit, fns in batched.items():
-            t = {k: time_per_call(f, repeats, min_time) for k, f in fns.items()}
+            t = time_interleaved(fns, repeats, min_time)
             nv = t["naive_loop"]["best_s"]
             r = {k: {**v, "verif_per_s_best": batch / v["best_s"], "speed_vs_naive_best": nv / v["best_s"]}
                  for k, v in t.items()}
-            for who in ("core", "api"):
+            for who in ("core", "api", "core_one_call", "api_one_call"):
+                if f"{who}_batched" not in r:
+                    continue
                 r[f"{who}_batched"]["speed_vs_own_loop_best"] = t[f"{who}_loop"]["best_s"] / t[f"{who}_batched"]["best_s"]
                 r[f"{who}_batched"]["speed_vs_own_loop_median"] = (t[f"{who}_loop"]["median_s"]
                                                                    / t[f"{who}_batched"]["median_s"])
@@ -628,22 +683,28 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
 def print_vs_naive(vsn: dict, pool: int, batch: int) -> None:
     print(f"(d) public API (std) and core vs a naive numpy verification (cumsum + searchsorted, benchmark-local), "
           f"same-vocabulary laws; one context per call cycles over {pool} contexts; batches of {batch} rows")
-    print("    speed ratio = naive time / method time (best of the repeats; > 1: faster than naive); "
-          "batched: also loop of single calls / batched call")
-    hdr = (f"{'V':>8} {'unit':<11} {'naive':>9} {'core':>9} {'api':>9} {'core/naive':>10} {'api/naive':>9}"
-           f" | {'naive loop':>10} {'core batch':>10} {'api batch':>10} {'core b/naive':>12} {'api b/naive':>11}"
-           f" {'core b/loop':>11} {'api b/loop':>10}")
+    print("    time per call (one context) or per batch, best of the repeats; 'x naive' = naive time / method time "
+          "(> 1: faster than naive); 'x loop' = loop of single calls / one batched call (> 1: batching pays)")
+    print("    alpha+step: 'core', 'api' = acceptance() then sample(); '... 1 call' = sample(..., acceptance=True)")
+    hdr = f"{'V':>8} {'unit':<11} {'method':<16} {'one context':>11} {'x naive':>8} | {'batch':>10} {'x naive':>8} {'x loop':>7}"
     print(hdr)
     print("-" * len(hdr))
     for V, res in vsn.items():
         for unit in ("step", "alpha+step"):
             s, b = res["single"][unit], res["batched"][unit]
-            print(f"{V:>8} {unit:<11} {_fmt_t(s['naive']['best_s']):>9} {_fmt_t(s['core']['best_s']):>9} "
-                  f"{_fmt_t(s['api']['best_s']):>9} {s['core']['speed_vs_naive_best']:>9.2f}x "
-                  f"{s['api']['speed_vs_naive_best']:>8.2f}x | {_fmt_t(b['naive_loop']['best_s']):>10} "
-                  f"{_fmt_t(b['core_batched']['best_s']):>10} {_fmt_t(b['api_batched']['best_s']):>10} "
-                  f"{b['core_batched']['speed_vs_naive_best']:>11.2f}x {b['api_batched']['speed_vs_naive_best']:>10.2f}x "
-                  f"{b['core_batched']['speed_vs_own_loop_best']:>10.2f}x {b['api_batched']['speed_vs_own_loop_best']:>9.2f}x")
+            for key, label in (("naive", "naive"), ("core", "core"), ("api", "api"), ("core_one_call", "core, 1 call"),
+                               ("api_one_call", "api, 1 call")):
+                if key not in s:
+                    continue
+                line = f"{V:>8} {unit:<11} {label:<16} {_fmt_t(s[key]['best_s']):>11} {s[key]['speed_vs_naive_best']:>7.2f}x |"
+                bk = "naive_loop" if key == "naive" else f"{key}_batched"
+                if bk in b:
+                    line += f" {_fmt_t(b[bk]['best_s']):>10} {b[bk]['speed_vs_naive_best']:>7.2f}x"
+                    if "speed_vs_own_loop_best" in b[bk]:
+                        line += f" {b[bk]['speed_vs_own_loop_best']:>6.2f}x"
+                    else:
+                        line += f" {'(loop)':>7}"
+                print(line)
     print()
 
 

@@ -132,7 +132,8 @@ class IIDAcceptance(_Base):
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
         n, r = _check_shape(n_positions, reps, 8 + 1 + 8)  # uniforms, outcomes, the alpha signal
         accepted = rng.random((r, n)) < self.rate
-        return AcceptanceDraw(accepted, {"alpha": np.full((r, n), self.rate)})
+        # a read-only broadcast view: the same signal everywhere costs no memory
+        return AcceptanceDraw(accepted, {"alpha": np.broadcast_to(np.float64(self.rate), (r, n))})
 
 
 @dataclass(frozen=True)

@@ -418,14 +418,14 @@ def _window(value: str | None) -> tuple[float | None, float | None] | None:
 
 def _cmd_simulate(args) -> int:
     from .des import simulate
-    from .des.trace import write_jsonl
 
     scenario = _scenario(args)
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:
         raise SimspecError("--gantt-window needs --gantt FILE")
-    want_events = bool(args.trace or args.gantt)
-    kwargs = dict(replications=args.replications, rng=args.seed, progress=args.progress, trace=want_events)
+    # --trace streams to its file as the run goes; only --gantt needs the events in memory
+    kwargs = dict(replications=args.replications, rng=args.seed, progress=args.progress, trace=bool(args.gantt),
+                  trace_path=args.trace)
     if args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -433,8 +433,6 @@ def _cmd_simulate(args) -> int:
             res = simulate(scenario, args.algorithm, executor=ex, **kwargs)
     else:
         res = simulate(scenario, args.algorithm, **kwargs)
-    if args.trace:
-        write_jsonl(args.trace, res.events)
     if args.gantt:
         from .plots import gantt_figure, save_figure
 

@@ -64,15 +64,17 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
                   widths: bool = False) -> dict[str, np.ndarray]:
     """SI rounds with a static lookahead, counted without a loop over rounds.
 
-    ``accepted``: the outcomes, bool ``(rows, S)`` (only the first ``S − 1`` columns are
-    read: position ``S − 1`` is always the last round's correction or bonus).  ``rows``: the row of each lane (default: one
-    lane per row); ``k``: the lookahead, one for all lanes or one per lane (``k > S`` acts as
-    ``S``; ``k ≤ 0`` as 0).  Returns per lane ``rounds``, ``drafts`` and ``accepted``
+    ``accepted``: the outcomes, bool ``(rows, S)`` (only the first ``S − 1`` columns
+    are read: position ``S − 1`` is always the last round's correction or bonus).
+    ``rows``: the row of each lane (default: one lane per row); ``k``: the
+    lookahead, one for all lanes or one per lane (``k > S`` acts as ``S``; ``k ≤ 0``
+    as 0).  Returns per lane ``rounds``, ``drafts`` and ``accepted``
     (``int64``), exactly what the round loop gives; with ``widths`` also the count of
     verifications of each width, as ``width_lane``, ``width``, ``width_count`` sorted by
     lane then width (zero counts left out).  Memory: temporaries of about
     :data:`BLOCK_ELEMENTS` outcomes at a time, whatever the number of rows.
     """
+    accepted = np.asarray(accepted, dtype=bool)  # (no copy when it is bool already)
     n_rows, S = accepted.shape
     rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
     lanes = rows.size
@@ -93,30 +95,31 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
             cut_lane.append(c_row + lo)
             cut_width.append(c_width)
         return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
+    # lanes grouped by (block of rows, k): each group is one pass over its block's rejections
     ks, k_inv = np.unique(kl, return_inverse=True)
-    for lo in range(0, n_rows, step):
-        hi = min(lo + step, n_rows)
-        in_block = (rows >= lo) & (rows < hi)
-        if not in_block.any():
-            continue
-        y_row, y = _restart_candidates(accepted[lo:hi])
-        for j, kk in enumerate(ks.tolist()):
-            sel = np.flatnonzero(in_block & (k_inv == j))
-            if sel.size == 0:
-                continue
-            r, d, c_row, c_width = _rows_static(y_row, y, hi - lo, S, kk)
-            lane_row = rows[sel] - lo
-            rounds[sel] = r[lane_row]
-            drafts[sel] = d[lane_row]
-            if widths and c_row.size:
-                # lanes of each cut round: every lane of this k whose row it is
-                order = np.argsort(lane_row, kind="stable")
-                srow = lane_row[order]
-                left = np.searchsorted(srow, c_row, "left")
-                count = np.searchsorted(srow, c_row, "right") - left
-                idx = np.repeat(left - np.cumsum(count) + count, count) + np.arange(count.sum())
-                cut_lane.append(sel[order[idx]])
-                cut_width.append(np.repeat(c_width, count))
+    group = (rows // step) * ks.size + k_inv
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order], prepend=-1, append=-1))
+    cands = None
+    for g0, g1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        sel = order[g0:g1]
+        b, j = divmod(int(group[sel[0]]), ks.size)
+        lo, hi = b * step, min((b + 1) * step, n_rows)
+        if cands is None or cands[0] != b:
+            cands = (b, _restart_candidates(accepted[lo:hi]))
+        r, d, c_row, c_width = _rows_static(*cands[1], hi - lo, S, int(ks[j]))
+        lane_row = rows[sel] - lo
+        rounds[sel] = r[lane_row]
+        drafts[sel] = d[lane_row]
+        if widths and c_row.size:
+            # lanes of each cut round: every lane of this group whose row it is
+            by_row = np.argsort(lane_row, kind="stable")
+            srow = lane_row[by_row]
+            left = np.searchsorted(srow, c_row, "left")
+            count = np.searchsorted(srow, c_row, "right") - left
+            idx = np.repeat(left - np.cumsum(count) + count, count) + np.arange(count.sum())
+            cut_lane.append(sel[by_row[idx]])
+            cut_width.append(np.repeat(c_width, count))
     return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
 
 

@@ -89,7 +89,7 @@ def ref_step_law(p: np.ndarray, r: np.ndarray) -> np.ndarray:
     res = ref_residual(p, r)
     law = np.zeros_like(p)
     for x in np.flatnonzero(r):
-        a = min(1.0, p[x] / r[x]) if x < p.size else 0.0
+        a = (1.0 if p[x] >= r[x] else p[x] / r[x]) if x < p.size else 0.0  # min(1, p/r), no overflow
         if x < p.size:
             law[x] += r[x] * a
         law += r[x] * (1.0 - a) * res

@@ -190,6 +190,23 @@ def test_checked_path_length_mismatch_and_empty():
         slrs.sample(rng, _law(), _law() * 0.5)
 
 
+@pytest.mark.parametrize("shape, n", [((300,), None), ((5000,), None), ((5000,), 9), ((700,), 9), ((20, 1000), None),
+                                      ((3, 20_000), None)])
+@pytest.mark.parametrize("checked", [False, True])
+def test_acceptance_from_the_step_is_the_closed_form_and_leaves_the_sample_alone(shape, n, checked):
+    rng = np.random.default_rng(5)
+    p, q = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1] or None), rng.dirichlet(np.ones(shape[-1]),
+                                                                                     size=shape[:-1] or None)
+    run = (lambda g, **kw: std.sample(g, p, q, n, **kw)) if checked else (lambda g, **kw: core.sample_step(g, p, q, n, **kw))
+    with_alpha, without = run(np.random.default_rng(1), acceptance=True), run(np.random.default_rng(1))
+    assert without.acceptance is None
+    want = np.minimum(p, q).sum(axis=-1)
+    assert np.shape(with_alpha.acceptance) == np.shape(want)
+    assert np.allclose(with_alpha.acceptance, want, rtol=0, atol=1e-15)
+    for f in ("proposal", "accepted", "emitted"):
+        assert np.array_equal(getattr(with_alpha, f), getattr(without, f))
+
+
 def test_batched_acceptance_is_the_row_formula():
     P = np.random.default_rng(1).dirichlet(np.ones(20_000), size=9)
     Q = np.random.default_rng(2).dirichlet(np.ones(20_000), size=9)

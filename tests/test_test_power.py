@@ -227,8 +227,6 @@ class _DraftsNothing:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.xfail(reason="wiring pending: simspec/montecarlo/si.py and simspec/des/si.py must read proposals "
-                          "through simspec.lookahead.checked_proposal (issue 7)", raises=AssertionError, strict=False)
 @pytest.mark.parametrize("engine", ["montecarlo", "des"])
 def test_si_engines_refuse_a_policy_that_drafts_nothing(engine):
     from simspec import compare

@@ -164,14 +164,20 @@ def run_once(
     )
 
 
-def _replicate(scenario, algorithm, lookahead, seed, index, trace):
+def _replicate(scenario, algorithm, lookahead, seed, index, trace, trace_path=None):
     acc_seed, lat_seed = seed.spawn(2)
     draw = scenario.acceptance.draw(np.random.default_rng(acc_seed), scenario.tokens, 1)
-    log = EventLog(trace)
     # a replayed trace is one independent unit however often it is replayed
     unit = index if draw.units is None else -1 - int(np.asarray(draw.units)[0])
-    rec = run_once(scenario, algorithm, draw.accepted[0], np.random.default_rng(lat_seed), lookahead=lookahead,
-                   signals={k: v for k, v in draw.signals.items()}, log=log, unit=unit)
+    log = EventLog(trace or trace_path is not None, path=trace_path, keep=trace)
+    try:
+        rec = run_once(scenario, algorithm, draw.accepted[0], np.random.default_rng(lat_seed), lookahead=lookahead,
+                       signals={k: v for k, v in draw.signals.items()}, log=log, unit=unit)
+    except BaseException:
+        log.abort()
+        raise
+    if trace_path is not None:
+        log.close()
     return rec, log.events
 
 
@@ -187,6 +193,7 @@ def simulate(
     executor: Executor | None = None,
     progress: bool = False,
     trace: bool = False,
+    trace_path: str | None = None,
 ) -> SimulationResult:
     """Replications of ``algorithm`` on ``scenario`` in virtual time.
 
@@ -195,7 +202,9 @@ def simulate(
     depend on ``executor``); the servers, queue discipline (``"fifo"`` or
     ``"lifo"``), chain and overheads come from ``scenario.deployment``, and
     ``queue``, ``chain`` and ``overheads`` override them; ``trace=True`` keeps
-    the event log of the first replication in ``result.events``;
+    the event log of the first replication in ``result.events``; ``trace_path``
+    streams it to that file as JSON lines while it runs (written atomically;
+    memory stays flat however long the run);
     ``progress=True`` draws a progress bar on stderr.  ``lookahead="best"`` is
     resolved by the planner (:func:`simspec.planner.best_lookahead`): by the
     closed forms or the Monte Carlo where they apply, and by simulating
@@ -241,10 +250,12 @@ def simulate(
     bar = _Progress(reps, f"simspec {algorithm}") if progress else None
     if executor is None:
         for i, seed in enumerate(seeds):
-            results[i] = _replicate(scenario, algorithm, lookahead, seed, i, trace and i == 0)
+            results[i] = _replicate(scenario, algorithm, lookahead, seed, i, trace and i == 0,
+                                    trace_path if i == 0 else None)
             bar and bar.step()
     else:
-        futures = {executor.submit(_replicate, scenario, algorithm, lookahead, seed, i, trace and i == 0): i
+        futures = {executor.submit(_replicate, scenario, algorithm, lookahead, seed, i, trace and i == 0,
+                                   trace_path if i == 0 else None): i
                    for i, seed in enumerate(seeds)}
         for fut in as_completed(futures):
             results[futures[fut]] = fut.result()

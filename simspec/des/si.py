@@ -26,7 +26,7 @@ import numpy as np
 import simpy
 
 from ..latency import LatencyModel, is_deterministic, sample_latency
-from ..lookahead import LookaheadPolicy, RoundView, StaticLookahead
+from ..lookahead import LookaheadPolicy, RoundView, StaticLookahead, checked_proposal
 from ..rounds import si_round
 from .config import Overheads
 from .pool import active_log
@@ -60,7 +60,7 @@ def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, sig
     task = 0
     while pos < S:
         view = RoundView(np.array([pos]), np.array([S - pos]), rows, signals, nxt2)
-        k, n = si_round(pos, int(np.asarray(ctrl.propose(view))[0]), nxt_list, S)
+        k, n = si_round(pos, int(checked_proposal(ctrl.propose(view), None, policy.name)[0]), nxt_list, S)
         t0 = env.now
         if k:
             d = sum(sample_latency(drafter, rng, 1, prompt_len + pos + j) for j in range(k))

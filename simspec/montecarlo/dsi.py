@@ -28,6 +28,7 @@ from .positions import epoch_lengths
 __all__ = ["dsi_epoch_table", "dsi_run"]
 
 _TOL = 1e-9
+_TABLE_MIN_EPOCHS = 4096  # below this, dsi_run's table over lengths costs about what it saves
 
 
 def _ceil(x: np.ndarray) -> np.ndarray:
@@ -117,7 +118,7 @@ def _epoch_costs(r: np.ndarray, room: np.ndarray, args: tuple, S: int) -> dict[s
     time ``D < blocks·kd``).  So one table over ``r = 1..max r`` without a room serves every
     epoch but the few near the end of their run, which are computed one by one.
     """
-    if r.size <= 2 * S:  # few epochs: one pass over them is cheaper than a table
+    if r.size <= max(2 * S, _TABLE_MIN_EPOCHS):  # few epochs: one pass is cheaper than a table and a pass
         return dsi_epoch_table(r, *args, room=room)
     k, d = args[0], args[1]
     table = dsi_epoch_table(np.arange(1, int(r.max()) + 1), *args)

@@ -5,10 +5,13 @@ tokens, then one target forward of width ``k + 1`` verifies them; with ``n``
 leading drafts accepted, ``n + 1`` tokens are emitted (the target's correction,
 or the bonus token when all ``k`` are accepted).  Drafter and target never
 overlap.  Near the end the lookahead is cut to the positions left minus one,
-as transformers does, so a run emits exactly ``S`` tokens.
+as transformers does, so a run emits exactly ``S`` tokens.  The round itself is
+:mod:`simspec.rounds`, shared with the discrete-event engine.
 
 A lane is one replication run with one policy: many lanes may share a row of
-outcomes (common random numbers across lookaheads).
+outcomes (common random numbers across lookaheads).  A static lookahead needs no
+loop over rounds (:func:`simspec.rounds.static_rounds`); a dynamic policy runs
+the round loop, one numpy step per round over all lanes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..latency import LatencyModel
-from ..lookahead import LookaheadPolicy, RoundView
+from ..lookahead import LookaheadPolicy, RoundView, checked_proposal
 from ..rounds import BLOCK_ELEMENTS, si_round_lanes, static_rounds
 from .positions import next_rejection
 
@@ -100,7 +103,7 @@ def _loop_rounds(nxt, rows, policy, signals=None, record_widths=False) -> dict[s
     while active.any():
         view = RoundView(pos, s - pos, rows, signals or {}, nxt)
         run_end = nxt[rows, np.minimum(pos, s - 1)]
-        k, n = si_round_lanes(pos, np.asarray(ctrl.propose(view), dtype=np.int64), run_end, s)
+        k, n = si_round_lanes(pos, checked_proposal(ctrl.propose(view), active, policy.name), run_end, s)
         k = np.where(active, k, 0)
         n = np.where(active, n, 0)  # finished lanes sit at pos = S
         rounds += active

@@ -17,6 +17,15 @@ build ``r`` over the target's vocabulary; they call these functions.
 Everything is vectorised over leading axes: ``p`` and ``r`` may be ``(V,)`` or
 ``(..., V)`` arrays of probabilities.
 
+Two paths.  The functions here (:func:`acceptance`, :func:`sample_step`) are
+the trusted path: they take ``p`` and ``r`` to be laws and compare only their
+lengths.  The verifier modules (``std``, ``slrs``, ...) check their inputs once,
+through :func:`checked_sample_step` / :func:`checked_acceptance`, whose checks
+ride on the passes the step makes anyway.  Tokens are drawn by inverse CDF
+with block sums first, so a draw over ``V`` tokens runs ``cumsum`` over about
+``√V`` of them (see the comment above ``_draw``); ``sample_step(...,
+acceptance=True)`` returns ``α`` from the same passes.
+
 >>> import numpy as np
 >>> p, r = np.array([0.5, 0.3, 0.2]), np.array([0.2, 0.2, 0.6])
 >>> float(acceptance(p, r))
@@ -27,8 +36,8 @@ array([0.5, 0.3, 0.2])
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from bisect import bisect_right
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 
@@ -43,6 +52,8 @@ __all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "accepta
 _ATOL = 1e-9
 _SUM_TOL = 1e-6  # how far from 1 a law's total may be
 _F64 = np.dtype(float)
+_min = np.minimum.reduce  # the ufunc methods themselves: no per-call detour through ndarray.min / .sum
+_sum = np.add.reduce
 
 
 def _as_float(x) -> np.ndarray:
@@ -113,6 +124,9 @@ def acceptance(p, r) -> np.ndarray:
     return _acceptance_rows(p, r, None)
 
 
+_alpha = acceptance  # under another name, for functions whose keyword ``acceptance`` hides it
+
+
 def checked_acceptance(p, r, names: tuple[str, str] = ("p", "q")) -> np.ndarray:
     """:func:`acceptance` with both laws checked once, sharing its passes (``min(p, r)`` shows a negative of either)."""
     p = _as_float(p)
@@ -124,26 +138,27 @@ def checked_acceptance(p, r, names: tuple[str, str] = ("p", "q")) -> np.ndarray:
     return _checked_min_sum(p, r, names)
 
 
-def _checked_min_sum(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
-    mn = np.minimum(p, r)
-    if not mn.min() >= 0:  # NaN propagates through minimum: one of the two is bad; say which
+def _checked_min_sum(p: np.ndarray, r: np.ndarray, names, out: np.ndarray | None = None) -> np.ndarray:
+    mn = np.minimum(p, r, out=out)
+    if not _min(mn, axis=None) >= 0:  # NaN propagates through minimum: one of the two is bad; say which
         _check_nonnegative(names, p, r)
-    _check_totals(names[0], p.sum(axis=-1))
-    _check_totals(names[1], r.sum(axis=-1))
-    return mn.sum(axis=-1)
+    _check_totals(names[0], _sum(p, axis=-1) if p.ndim > 1 else float(_sum(p)))
+    _check_totals(names[1], _sum(r, axis=-1) if r.ndim > 1 else float(_sum(r)))
+    return _sum(mn, axis=-1)
 
 
 def _acceptance_rows(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
-    """Row chunks of a cache-sized ``min(p, r)``: a batch costs what its rows cost one at a time."""
+    """Row chunks of a cache-sized ``min(p, r)``, in one buffer: a batch costs what its rows cost one at a time."""
     m, v = p.shape
     out = np.empty(m)
     step = max(1, _ROWS_CHUNK // v)
+    buf = np.empty((min(step, m), v))
     for lo in range(0, m, step):
         hi = min(m, lo + step)
         if names is None:
-            out[lo:hi] = np.minimum(p[lo:hi], r[lo:hi]).sum(axis=1)
+            out[lo:hi] = _sum(np.minimum(p[lo:hi], r[lo:hi], out=buf[:hi - lo]), axis=1)
         else:
-            out[lo:hi] = _checked_min_sum(p[lo:hi], r[lo:hi], names)
+            out[lo:hi] = _checked_min_sum(p[lo:hi], r[lo:hi], names, buf[:hi - lo])
     return out
 
 
@@ -191,9 +206,10 @@ def check_draws(n: int | None, name: str = "n") -> int | None:
 # ``u·W`` at or past the last running sum; the draw then takes the last entry of positive weight.
 
 _FUSE_MIN = 4096  # up to this many entries a checked step checks both laws through one min(p, r)
-_SMALL = 768
-_PY_SEARCH = 4096  # up to this many entries the two searches run on Python lists (fewer numpy calls)  # up to this many entries a draw runs one cumsum over them all
-_ROWS_CHUNK = 1 << 16  # rows of a batch are processed this many entries at a time (temporaries stay in cache)
+_SMALL = 768  # up to this many entries a draw runs one cumsum over them all
+_PY_SEARCH = 4096  # up to this many entries the two searches run on Python lists (fewer numpy calls)
+_ROWS_CHUNK = 1 << 15  # rows of a batch go this many entries at a time: temporaries (256 KB) stay in cache and
+# are reused by the allocator (at 512 KB each call page-faulted them afresh: ~250 faults per 64 x 1,000 batch)
 
 
 _reduceat = np.add.reduceat
@@ -330,10 +346,21 @@ class StepSample:
     proposal: np.ndarray
     accepted: np.ndarray
     emitted: np.ndarray
+    #: ``α = Σ min(p, r)`` (per row for ``(m, V)`` laws) when the step was asked for it, else ``None``
+    acceptance: np.ndarray | None = None
+
+
+def _one_sample(x: int, accepted: bool, y: int, alpha) -> StepSample:
+    """``StepSample`` of one step, built without the frozen ``__init__`` (four ``object.__setattr__`` calls
+    cost as much as a tenth of a whole step over 1,000 tokens); the fields are set once, here."""
+    out = object.__new__(StepSample)
+    xy = np.array((x, y))
+    out.__dict__.update(proposal=xy[:1], accepted=np.array((accepted,)), emitted=xy[1:], acceptance=alpha)
+    return out
 
 
 def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: np.ndarray | None = None,
-                accept_ratio=None) -> StepSample:
+                accept_ratio=None, *, acceptance: bool = False) -> StepSample:
     """Run verification steps: ``n`` draws for one ``(p, r)`` pair, or one per row of ``(m, V)`` arrays.
 
     The trusted path: ``p`` and ``r`` are taken to be laws (the verifier
@@ -343,16 +370,22 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
     is ``r``.  ``accept_ratio`` replaces ``min(1, p/r)`` — only the
     deliberately lossy variants in the tests use it.
 
+    ``acceptance=True`` also returns ``α = Σ min(p, r)`` (``StepSample.acceptance``),
+    computed in the same passes: cheaper than a separate :func:`acceptance` call.
+
     Random numbers, in order: one uniform per proposal, one per accept coin,
     then (one law, ``n`` draws) one per rejected proposal, or (rows) one per row
     drawn up front, used where the row's proposal is rejected.
     """
+    if (n is None and proposal is None and accept_ratio is None and type(p) is np.ndarray and type(r) is np.ndarray
+            and p.dtype is _F64 and r.dtype is _F64 and p.ndim == 1 and p.shape == r.shape):  # the common case
+        return _step_one(rng, p, r, None, acceptance)
     p = _as_float(p)
     r = _as_float(r)
     check_same_vocabulary(p, r, ("p", "r"))
     n = check_draws(n)
     if proposal is None and accept_ratio is None and p.shape == r.shape:
-        return _step(rng, p, r, n, None)
+        return _step(rng, p, r, n, None, acceptance)
     rows = p.ndim == 2
     x = proposal if proposal is not None else sample_categorical(rng, r, None if rows else n)
     m = x.shape[0]
@@ -368,11 +401,11 @@ def sample_step(rng: np.random.Generator, p, r, n: int | None = None, proposal: 
             emitted[rejected] = sample_categorical(rng, residual(p[rejected], r[rejected]))
         else:
             emitted[rejected] = sample_categorical(rng, residual(p, r), rejected.size)
-    return StepSample(x, accepted, emitted)
+    return StepSample(x, accepted, emitted, _alpha(p, r) if acceptance else None)
 
 
 def checked_sample_step(rng: np.random.Generator, p, r, n: int | None = None,
-                        names: tuple[str, str] = ("p", "q")) -> StepSample:
+                        names: tuple[str, str] = ("p", "q"), *, acceptance: bool = False) -> StepSample:
     """:func:`sample_step` with both laws checked, once, inside the step.
 
     The checks (:func:`check_distribution`'s rules and messages) share the
@@ -381,6 +414,9 @@ def checked_sample_step(rng: np.random.Generator, p, r, n: int | None = None,
     twice more than an unchecked one — instead of the ~16 passes of checking
     each law separately with temporaries.
     """
+    if (n is None and type(p) is np.ndarray and type(r) is np.ndarray and p.dtype is _F64 and r.dtype is _F64
+            and p.ndim == 1 and p.shape == r.shape and p.shape[0]):  # the common case, with no detour
+        return _step_one(rng, p, r, names, acceptance)
     n = check_draws(n)
     p = _as_float(p)
     r = _as_float(r)
@@ -391,14 +427,10 @@ def checked_sample_step(rng: np.random.Generator, p, r, n: int | None = None,
     if p.shape != r.shape:
         p = check_distribution(names[0], p)
         r = check_distribution(names[1], r)
-        return sample_step(rng, p, r, n)
+        return sample_step(rng, p, r, n, acceptance=acceptance)
     if p.ndim == 1 and (n is None or n == 1):
-        return _step_one(rng, p, r, names)
-    return _step(rng, p, r, n, names)
-
-
-_min = np.minimum.reduce
-_sum = np.add.reduce
+        return _step_one(rng, p, r, names, acceptance)
+    return _step(rng, p, r, n, names, acceptance)
 
 
 def _check_nonnegative(names, p, r) -> None:
@@ -409,58 +441,83 @@ def _check_nonnegative(names, p, r) -> None:
         raise _negative(names[1])
 
 
-def _step(rng, p: np.ndarray, r: np.ndarray, n, names) -> StepSample:
-    """The verification step proper; checks the laws first when ``names`` is given."""
+def _step(rng, p: np.ndarray, r: np.ndarray, n, names, alpha: bool = False) -> StepSample:
+    """The verification step proper; checks the laws first when ``names`` is given, returns α if ``alpha``."""
     if p.ndim == 1:
         if n is None or n == 1:
-            return _step_one(rng, p, r, names)
-        return _step_many(rng, p, r, int(n), names)
+            return _step_one(rng, p, r, names, alpha)
+        return _step_many(rng, p, r, int(n), names, alpha)
     if p.ndim == 2:
-        return _step_rows(rng, p, r, names)
+        return _step_rows(rng, p, r, names, alpha)
     m = int(np.prod(p.shape[:-1]))
-    out = _step_rows(rng, p.reshape(m, -1), r.reshape(m, -1), names)
+    out = _step_rows(rng, p.reshape(m, -1), r.reshape(m, -1), names, alpha)
     shape = p.shape[:-1]
-    return StepSample(out.proposal.reshape(shape), out.accepted.reshape(shape), out.emitted.reshape(shape))
+    return StepSample(out.proposal.reshape(shape), out.accepted.reshape(shape), out.emitted.reshape(shape),
+                      None if out.acceptance is None else out.acceptance.reshape(shape))
 
 
-def _step_one(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
+def _prepare(p: np.ndarray, r: np.ndarray, names, alpha: bool, out: np.ndarray | None = None):
+    """Checks (``names`` given) and ``min(p, r)`` (when α is wanted, or when it is the cheaper check).
+
+    ``min(p, r)`` propagates a NaN and shows a negative of either law in one
+    reduction; on long laws (``> _FUSE_MIN``) two minima cost less than
+    writing it, unless α needs it anyway.  Returns ``min(p, r)`` or ``None``.
+    """
+    mn = None
+    if alpha or (names is not None and p.shape[-1] <= _FUSE_MIN):
+        mn = np.minimum(p, r, out=out)
+        if names is not None and not _min(mn, axis=None) >= 0:
+            _check_nonnegative(names, p, r)  # says which law is at fault
+    elif names is not None:
+        _check_nonnegative(names, p, r)
+    if names is not None:
+        total = _sum(p, axis=-1)
+        if p.ndim == 1:
+            total = float(total)
+        _check_totals(names[0], total)
+    return mn
+
+
+def _residual_weights(p: np.ndarray, r: np.ndarray, mn, out: np.ndarray | None = None) -> np.ndarray:
+    """``(p − r)_+`` unnormalised (``p − min(p, r)`` when that is at hand: the same numbers)."""
+    if mn is not None:
+        return np.subtract(p, mn, out=out)
+    excess = np.subtract(p, r, out=out)
+    np.maximum(excess, 0.0, out=excess)
+    return excess
+
+
+def _step_one(rng, p: np.ndarray, r: np.ndarray, names, alpha: bool = False) -> StepSample:
     """One verification step for one context: ``O(V)`` reads, one ``√V`` cumsum, a temporary only on rejection."""
     mn = None
-    if names is not None:
-        if p.shape[0] <= _FUSE_MIN:  # short laws: per-call overhead rules; min(p, r) checks both and gives the residual
-            mn = np.minimum(p, r)
-            if not _min(mn) >= 0:
-                _check_nonnegative(names, p, r)
-        else:
+    if names is not None and p.shape[0] <= _FUSE_MIN:  # short laws: _prepare inlined (per-call overhead rules)
+        mn = np.minimum(p, r)
+        if not _min(mn) >= 0:
             _check_nonnegative(names, p, r)
-        _check_totals(names[0], float(_sum(p)))
+        total = float(_sum(p))
+        if not abs(total - 1.0) <= _SUM_TOL:
+            _check_totals(names[0], total)
+    elif names is not None or alpha:
+        mn = _prepare(p, r, names, alpha)
     u_prop = rng.random()
     u_coin = rng.random()
     x, total = _draw(r, u_prop)
-    if names is not None:
+    if names is not None and not abs(total - 1.0) <= _SUM_TOL:
         _check_totals(names[1], total)
     rx = r.item(x)
     accepted = rx > 0 and u_coin < p.item(x) / rx
     y = x
     if not accepted:
-        if mn is None:
-            excess = p - r
-            np.maximum(excess, 0.0, out=excess)
-        else:
-            excess = p - mn
         u_res = rng.random()
-        y, mass = _draw(excess, u_res)
+        y, mass = _draw(p - mn if mn is not None else _residual_weights(p, r, None), u_res)
         if not mass > 0:  # p == r up to rounding: rejection had probability ~0; the residual is p itself
             y = _draw(p, u_res)[0]
-    xy = np.array((x, y))
-    return StepSample(xy[:1], np.array((accepted,)), xy[1:])
+    return _one_sample(x, accepted, y, _sum(mn) if alpha else None)
 
 
-def _step_many(rng, p: np.ndarray, r: np.ndarray, n: int, names) -> StepSample:
+def _step_many(rng, p: np.ndarray, r: np.ndarray, n: int, names, alpha: bool = False) -> StepSample:
     """``n`` verification steps for one context (one set of running sums serves every draw)."""
-    if names is not None:
-        _check_nonnegative(names, p, r)
-        _check_totals(names[0], p.sum())
+    mn = _prepare(p, r, names, alpha) if (names is not None or alpha) else None
     x, total = _draw_many(r, rng.random(n))
     if names is not None:
         _check_totals(names[1], total)
@@ -470,48 +527,54 @@ def _step_many(rng, p: np.ndarray, r: np.ndarray, n: int, names) -> StepSample:
     emitted = x.copy()
     rejected = np.flatnonzero(~accepted)
     if rejected.size:
-        excess = p - r
-        np.maximum(excess, 0.0, out=excess)
+        excess = _residual_weights(p, r, mn)
         if not excess.sum() > 0:
             excess = p
         emitted[rejected] = _draw_many(excess, rng.random(rejected.size))[0]
-    return StepSample(x, accepted, emitted)
+    return StepSample(x, accepted, emitted, _sum(mn) if alpha else None)
 
 
-def _step_rows(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
-    """One verification step per row, rows taken a cache-sized chunk at a time (checks, draws, residuals)."""
+def _step_rows(rng, p: np.ndarray, r: np.ndarray, names, alpha: bool = False) -> StepSample:
+    """One verification step per row, rows taken a cache-sized chunk at a time (checks, draws, residuals).
+
+    Long rows go one at a time through the 1-D draws (fewer numpy calls than
+    2-D ones over a few rows); short rows go a chunk at a time, vectorised.
+    Either way each row is checked, drawn from and (if rejected) resampled
+    while it is in cache.
+    """
     m, v = p.shape
     u_prop, u_coin, u_res = rng.random(m), rng.random(m), rng.random(m)
     x = np.empty(m, dtype=np.intp)
     accepted = np.empty(m, dtype=bool)
     emitted = np.empty(m, dtype=np.intp)
+    alphas = np.empty(m) if alpha else None
+    prep = names is not None or alpha
     step = max(1, _ROWS_CHUNK // max(v, 1))
-    if step < 8:  # long rows: one row at a time with the 1-D draws (fewer calls than 2-D ones on a few rows)
+    if step < 8:
+        # two row-sized buffers for the whole batch: a fresh multi-megabyte temporary per row is page-faulted in
+        # anew each time (what a loop of single calls pays)
+        buf_mn, buf_res = (np.empty(v) if prep else None), np.empty(v)
         for i in range(m):
             pi, ri = p[i], r[i]
-            if names is not None:  # row by row, while the row is in cache
-                _check_nonnegative(names, pi, ri)
-                _check_totals(names[0], float(_sum(pi)))
+            mn = _prepare(pi, ri, names, alpha, buf_mn) if prep else None
             xi, total = _draw(ri, float(u_prop[i]))
             if names is not None:
                 _check_totals(names[1], total)
-            rx = ri[xi]
-            acc = bool(u_coin[i] < pi[xi] / rx) if rx > 0 else False
+            rx = ri.item(xi)
+            acc = rx > 0 and float(u_coin[i]) < pi.item(xi) / rx
             yi = xi
             if not acc:
-                excess = pi - ri
-                np.maximum(excess, 0.0, out=excess)
-                yi, mass = _draw(excess, float(u_res[i]))
+                yi, mass = _draw(_residual_weights(pi, ri, mn, buf_res), float(u_res[i]))
                 if not mass > 0:
                     yi = _draw(pi, float(u_res[i]))[0]
             x[i], accepted[i], emitted[i] = xi, acc, yi
-        return StepSample(x, accepted, emitted)
+            if alpha:
+                alphas[i] = _sum(mn)
+        return StepSample(x, accepted, emitted, alphas)
     for lo in range(0, m, step):
         hi = min(m, lo + step)
         pc, rc = p[lo:hi], r[lo:hi]
-        if names is not None:
-            _check_nonnegative(names, pc, rc)
-            _check_totals(names[0], pc.sum(axis=1))
+        mn = _prepare(pc, rc, names, alpha) if prep else None
         xc, total = _draw_rows(rc, u_prop[lo:hi])
         if names is not None:
             _check_totals(names[1], total)
@@ -522,12 +585,13 @@ def _step_rows(rng, p: np.ndarray, r: np.ndarray, names) -> StepSample:
         yc = xc.copy()
         rej = np.flatnonzero(~acc)
         if rej.size:
-            excess = pc[rej] - rc[rej]
-            np.maximum(excess, 0.0, out=excess)
-            y, mass = _draw_rows(excess, u_res[lo:hi][rej])
+            y, mass = _draw_rows(_residual_weights(pc[rej], rc[rej], None if mn is None else mn[rej]),
+                                 u_res[lo:hi][rej])
             flat = np.flatnonzero(~(mass > 0))  # p == r up to rounding: the residual is p itself
             if flat.size:
                 y[flat] = _draw_rows(pc[rej[flat]], u_res[lo:hi][rej[flat]])[0]
             yc[rej] = y
         x[lo:hi], accepted[lo:hi], emitted[lo:hi] = xc, acc, yc
-    return StepSample(x, accepted, emitted)
+        if alpha:
+            alphas[lo:hi] = _sum(mn, axis=1)
+    return StepSample(x, accepted, emitted, alphas)

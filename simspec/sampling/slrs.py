@@ -39,6 +39,6 @@ def output_law(p, psi) -> np.ndarray:
     return core.output_law(*core.check_pair(p, psi, ("p", "psi")))
 
 
-def sample(rng: np.random.Generator, p, psi, n: int | None = None) -> core.StepSample:
-    """Verification steps with proposals ``t ~ ψ`` (the first target token of a fresh draft)."""
-    return core.checked_sample_step(rng, p, psi, n, ("p", "psi"))
+def sample(rng: np.random.Generator, p, psi, n: int | None = None, *, acceptance: bool = False) -> core.StepSample:
+    """Verification steps with proposals ``t ~ ψ`` (the first target token of a fresh draft); α too if asked."""
+    return core.checked_sample_step(rng, p, psi, n, ("p", "psi"), acceptance=acceptance)

@@ -31,9 +31,13 @@ def output_law(p, q) -> np.ndarray:
     return core.output_law(*core.check_pair(p, q, ("p", "q")))
 
 
-def sample(rng: np.random.Generator, p, q, n: int | None = None) -> core.StepSample:
-    """Vectorised verification steps with proposals drawn from ``q`` (both laws checked once, inside the step)."""
-    return core.checked_sample_step(rng, p, q, n, ("p", "q"))
+def sample(rng: np.random.Generator, p, q, n: int | None = None, *, acceptance: bool = False) -> core.StepSample:
+    """Vectorised verification steps with proposals drawn from ``q`` (both laws checked once, inside the step).
+
+    ``acceptance=True`` also returns ``α = Σ min(p, q)`` in ``.acceptance``, from
+    the same passes over the data (cheaper than calling :func:`acceptance` too).
+    """
+    return core.checked_sample_step(rng, p, q, n, ("p", "q"), acceptance=acceptance)
 
 
 def greedy_acceptance(p, q) -> np.ndarray:
