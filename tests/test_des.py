@@ -228,3 +228,13 @@ def test_no_phantom_rejection_when_every_draft_is_accepted():
     rec = run_once(s, "dsi", np.ones(10, dtype=bool), log=log)
     assert rec.rejections == 0 and not any(e["event"] == "reject" for e in log.events)
     assert run_once(s, "si", np.ones(10, dtype=bool)).rejections == 0
+
+
+def test_simulate_streams_the_trace_to_a_file_event_for_event(tmp_path):
+    s = Scenario.from_ms(30.0, 3.0, 0.8, lookahead=4, servers=3, tokens=150)
+    kept = simulate(s, "dsi", replications=2, rng=5, trace=True)
+    path = tmp_path / "events.jsonl"
+    streamed = simulate(s, "dsi", replications=2, rng=5, trace_path=str(path))
+    assert streamed.events == [] and streamed.runs == kept.runs  # nothing kept in memory, the same runs
+    assert read_jsonl(path) == kept.events and len(kept.events) > 100
+    assert not list(tmp_path.glob("*.tmp*"))  # the temporary file was renamed into place
