@@ -641,7 +641,8 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
             },
             "alpha+step": {
                 "naive_loop": lambda: [(naive_acceptance(Pm[i], Qm[i]), naive_step(rng, Pm[i], Qm[i])) for i in rows],
-                "core_loop": lambda: [(core.acceptance(Pm[i], Qm[i]), core.sample_step(rng, Pm[i], Qm[i])) for i in rows],
+                "core_loop": lambda: [(core.acceptance(Pm[i], Qm[i]), core.sample_step(rng, Pm[i], Qm[i]))
+                                      for i in rows],
                 "core_batched": lambda: (core.acceptance(Pm, Qm), core.sample_step(rng, Pm, Qm)),
                 "api_loop": lambda: [(std.acceptance(Pm[i], Qm[i]), std.sample(rng, Pm[i], Qm[i])) for i in rows],
                 "api_batched": lambda: (std.acceptance(Pm, Qm), std.sample(rng, Pm, Qm)),
@@ -670,7 +671,8 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
             for who in ("core", "api", "core_one_call", "api_one_call"):
                 if f"{who}_batched" not in r:
                     continue
-                r[f"{who}_batched"]["speed_vs_own_loop_best"] = t[f"{who}_loop"]["best_s"] / t[f"{who}_batched"]["best_s"]
+                loop_t, batch_t = t[f"{who}_loop"], t[f"{who}_batched"]
+                r[f"{who}_batched"]["speed_vs_own_loop_best"] = loop_t["best_s"] / batch_t["best_s"]
                 r[f"{who}_batched"]["speed_vs_own_loop_median"] = (t[f"{who}_loop"]["median_s"]
                                                                    / t[f"{who}_batched"]["median_s"])
             res["batched"][unit] = r
@@ -686,7 +688,8 @@ def print_vs_naive(vsn: dict, pool: int, batch: int) -> None:
     print("    time per call (one context) or per batch, best of the repeats; 'x naive' = naive time / method time "
           "(> 1: faster than naive); 'x loop' = loop of single calls / one batched call (> 1: batching pays)")
     print("    alpha+step: 'core', 'api' = acceptance() then sample(); '... 1 call' = sample(..., acceptance=True)")
-    hdr = f"{'V':>8} {'unit':<11} {'method':<16} {'one context':>11} {'x naive':>8} | {'batch':>10} {'x naive':>8} {'x loop':>7}"
+    hdr = (f"{'V':>8} {'unit':<11} {'method':<16} {'one context':>11} {'x naive':>8} | {'batch':>10} {'x naive':>8}"
+           f" {'x loop':>7}")
     print(hdr)
     print("-" * len(hdr))
     for V, res in vsn.items():
@@ -696,7 +699,8 @@ def print_vs_naive(vsn: dict, pool: int, batch: int) -> None:
                                ("api_one_call", "api, 1 call")):
                 if key not in s:
                     continue
-                line = f"{V:>8} {unit:<11} {label:<16} {_fmt_t(s[key]['best_s']):>11} {s[key]['speed_vs_naive_best']:>7.2f}x |"
+                line = (f"{V:>8} {unit:<11} {label:<16} {_fmt_t(s[key]['best_s']):>11} "
+                        f"{s[key]['speed_vs_naive_best']:>7.2f}x |")
                 bk = "naive_loop" if key == "naive" else f"{key}_batched"
                 if bk in b:
                     line += f" {_fmt_t(b[bk]['best_s']):>10} {b[bk]['speed_vs_naive_best']:>7.2f}x"

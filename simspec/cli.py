@@ -382,14 +382,6 @@ def _scenario(args):
                     k_max=args.k_max, deployment=deployment)
 
 
-def _fmt(x) -> str:
-    from .records import Estimate, format_number
-
-    if isinstance(x, Estimate):
-        return str(Estimate(x.mean, x.low, x.high, x.stderr, x.n))
-    return format_number(x) if isinstance(x, float) else ("-" if x is None else str(x))
-
-
 def _cmd_compare(args) -> int:
     from .compare import compare
 
@@ -488,7 +480,7 @@ def _cmd_vocab(args) -> int:
 
     from .sampling.setups import evaluation_contexts, synthetic_pair
     from .sampling.verifiers import verifiers
-    from .stats import wilson_interval
+    from .records import Estimate
 
     if args.temperature < 0 or not math.isfinite(args.temperature):
         raise SimspecError(f"--temperature must be >= 0, got {args.temperature:g}")
@@ -516,8 +508,8 @@ def _cmd_vocab(args) -> int:
         expected += law.p * args.samples
     # the contexts are the independent units; each context's rate is in [0, 1], so Wilson's interval (never past
     # 0 or 1) is a conservative one for their mean
-    acc_mean = float(np.mean(empirical))
-    acc_low, acc_high = wilson_interval(acc_mean, len(empirical))
+    acc = Estimate.proportion(float(np.mean(empirical)), len(empirical))
+    acc_mean, acc_low, acc_high = acc.mean, acc.low, acc.high
     tv_emp = 0.5 * float(np.abs(counts / counts.sum() - expected / expected.sum()).sum())
     # what sampling noise alone gives: E|freq - p| summed, ~ sqrt(2/(pi n)) * sum sqrt(p(1-p))
     n = counts.sum()

@@ -143,6 +143,8 @@ class Estimate:
         >>> e = Estimate.proportion(39 / 40, 40)
         >>> e.high <= 1.0, round(e.low, 3)
         (True, 0.871)
+        >>> print(e)                      # an interval that is not symmetric prints its ends
+        0.975 [0.8712, 0.9956]
         """
         from .stats import wilson_interval
 
@@ -164,8 +166,11 @@ class Estimate:
         return max(self.high - self.mean, self.mean - self.low)
 
     def __str__(self) -> str:
+        up, down = self.high - self.mean, self.mean - self.low
         if self.exact_value:
             text = format_number(self.mean)
+        elif abs(up - down) > 0.1 * max(up, down):  # an asymmetric interval (a rate near 0 or 1): show its ends
+            text = f"{format_number(self.mean)} [{format_number(self.low)}, {format_number(self.high)}]"
         else:
             text = f"{format_number(self.mean)} ± {format_number(self.half_width(), 2)}"
         if self.unit == "x":

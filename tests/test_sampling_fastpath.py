@@ -197,7 +197,8 @@ def test_acceptance_from_the_step_is_the_closed_form_and_leaves_the_sample_alone
     rng = np.random.default_rng(5)
     p, q = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1] or None), rng.dirichlet(np.ones(shape[-1]),
                                                                                      size=shape[:-1] or None)
-    run = (lambda g, **kw: std.sample(g, p, q, n, **kw)) if checked else (lambda g, **kw: core.sample_step(g, p, q, n, **kw))
+    step = std.sample if checked else core.sample_step
+    run = lambda g, **kw: step(g, p, q, n, **kw)  # noqa: E731
     with_alpha, without = run(np.random.default_rng(1), acceptance=True), run(np.random.default_rng(1))
     assert without.acceptance is None
     want = np.minimum(p, q).sum(axis=-1)

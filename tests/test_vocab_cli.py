@@ -127,7 +127,7 @@ def test_registry_lists_the_built_ins_in_order_and_rejects_bad_registrations():
 
     assert list(verifiers())[:6] == ["std", "union", "tli", "slem", "slrs", "rdk"]
     assert verifiers()["std"].shared_vocabulary and verifiers()["rdk"].kernel
-    with pytest.raises(InvalidParameterError, match="'tli' is already registered; pick another name or pass replace=True"):
+    with pytest.raises(InvalidParameterError, match="'tli' is already registered; pick another name or pass replace="):
         register_verifier("tli", lambda pair, p, q, context: None)
     with pytest.raises(InvalidParameterError, match="non-empty word"):
         register_verifier("two words", lambda pair, p, q, context: None)
@@ -138,5 +138,5 @@ def test_registry_lists_the_built_ins_in_order_and_rejects_bad_registrations():
     with pytest.raises(TypeError):
         verifiers()["x"] = None  # a read-only view: registration goes through register_verifier
     pair = synthetic_pair(overlap=0.8, seed=1, kernel=False)
-    with pytest.raises(InvalidParameterError, match=r"algorithm must be one of std, union, .*register_verifier adds one"):
+    with pytest.raises(InvalidParameterError, match=r"must be one of std, union, .*register_verifier adds one"):
         pair.step("nope", "ab")

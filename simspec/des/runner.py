@@ -10,11 +10,10 @@ Dask's ``Client.get_executor()``); without one they run in this process.
 
 from __future__ import annotations
 
-import math
 import sys
 from concurrent.futures import Executor, as_completed
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
 import simpy
@@ -26,7 +25,7 @@ from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..montecarlo.positions import next_rejection
 from ..deployment import Overheads, check_queue, dsi_servers_needed
 from ..planner import best_lookahead
-from ..records import Estimate, RunRecord, SimulationResult
+from ..records import RunRecord, SimulationResult
 from ..scenario import Scenario
 from .dsi import DSIRun
 from .si import nonsi_process, si_process

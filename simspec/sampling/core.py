@@ -269,10 +269,8 @@ def _draw_blocks(w: np.ndarray, c: np.ndarray, t: np.ndarray, b: int, rows: np.n
     n = t.shape[0]
     if rows is None:
         k = c.searchsorted(t, "right")
-        off_all = c
     else:
         k = (c <= t[:, None]).sum(axis=1)
-        off_all = None
     over = np.flatnonzero(k >= nb)
     for i in over:  # rounding put t at or past the total: the last block of positive weight
         s_i = np.add.reduceat(w if rows is None else w[rows[i]], _blocks(v)[1])

@@ -26,7 +26,6 @@ import numpy as np
 
 from ..errors import DistributionError, VocabularyError
 from . import core
-from .tli import tli_proposal
 from .vocab import VocabularyMap
 
 __all__ = [
