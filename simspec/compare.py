@@ -73,31 +73,33 @@ def _fixed_dsi_k(s: Scenario, k: int) -> tuple[int, int]:
 def _result(algorithm, method, per_rep, s: Scenario, ttft, lookahead, servers, notes="", units=None,
             replications=None) -> AlgorithmResult:
     """Build a record from per-replication arrays (theory passes one exact 'replication')."""
-    if method == "montecarlo":
-        def est(x, unit=""):
-            return Estimate.from_samples(x, units, unit)
-    else:
-        def est(x, unit=""):
-            return Estimate.exact(np.mean(x), unit)
     S = s.tokens
     decode = np.asarray(per_rep["decode_ms"], dtype=float)
     prefill_busy = s.target.ttft_ms + (s.drafter.ttft_ms if algorithm != "nonsi" else 0.0)
     gpu_s = (np.asarray(per_rep["target_busy_ms"]) + np.asarray(per_rep["drafter_busy_ms"]) + prefill_busy) / 1000.0
     n_units = None if method != "montecarlo" else (replications if units is None else int(np.unique(units).size))
+    rows = [decode / S, ttft + decode, per_rep["target_forwards"], per_rep["target_forwards_wasted"],
+            per_rep["drafter_forwards"], gpu_s, gpu_s / S]
+    unit_names = ["ms", "ms", "", "", "", "GPU-s", "GPU-s"]
+    if method == "montecarlo":
+        est = Estimate.from_rows(np.vstack([np.asarray(r, dtype=float) for r in rows]), units, unit_names)
+    else:
+        est = [Estimate.exact(np.mean(r), u) for r, u in zip(rows, unit_names)]
+    lat_tok, lat, fwd, wasted, drafts, gpu, gpu_tok = est
     return AlgorithmResult(
         algorithm=algorithm,
         method=method,
-        latency_per_token_ms=est(decode / S, "ms"),
-        latency_ms=est(ttft + decode, "ms"),
+        latency_per_token_ms=lat_tok,
+        latency_ms=lat,
         ttft_ms=float(ttft),
         tokens=S,
         lookahead=lookahead,
         target_servers=int(servers),
-        target_forwards=est(per_rep["target_forwards"]),
-        target_forwards_wasted=est(per_rep["target_forwards_wasted"]),
-        drafter_forwards=est(per_rep["drafter_forwards"]),
-        gpu_seconds=est(gpu_s, "GPU-s"),
-        gpu_seconds_per_token=est(gpu_s / S, "GPU-s"),
+        target_forwards=fwd,
+        target_forwards_wasted=wasted,
+        drafter_forwards=drafts,
+        gpu_seconds=gpu,
+        gpu_seconds_per_token=gpu_tok,
         notes=notes,
         replications=replications,
         independent_units=n_units,

@@ -114,6 +114,30 @@ class Estimate:
         return cls(m, m - _Z95 * se, m + _Z95 * se, se, int(n), unit=unit)
 
     @classmethod
+    def from_rows(cls, rows, units=None, unit_names=None) -> list["Estimate"]:
+        """:meth:`from_samples` of every row of a 2-D array at once (one numpy pass, the same numbers).
+
+        >>> [str(e) for e in Estimate.from_rows([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], unit_names=["ms", ""])]
+        ['2 ± 1.1 ms', '5']
+        """
+        x = np.asarray(rows, dtype=float)
+        if units is not None:
+            labels, inv = np.unique(np.asarray(units).ravel(), return_inverse=True)
+            if labels.size < x.shape[1]:
+                counts = np.bincount(inv)
+                x = np.stack([np.bincount(inv, weights=row) / counts for row in x])
+        n = x.shape[1]
+        m = x.sum(axis=1) / n
+        if n > 1:
+            dev = x - m[:, None]
+            se = np.sqrt(np.einsum("ij,ij->i", dev, dev) / (n - 1) / n)
+        else:
+            se = np.full(m.shape, math.nan)
+        names = unit_names if unit_names is not None else [""] * len(m)
+        return [cls(float(mi), float(mi - _Z95 * si), float(mi + _Z95 * si), float(si), int(n), unit=u)
+                for mi, si, u in zip(m, se, names)]
+
+    @classmethod
     def ratio(cls, num, den, units=None, unit: str = "x") -> "Estimate":
         """``mean(num)/mean(den)`` for paired replications, delta-method interval over independent units.
 
