@@ -59,7 +59,7 @@ def _rng(rng) -> np.random.Generator:
 
 def _fixed_dsi_k(s: Scenario, k: int) -> tuple[int, int]:
     """``k`` and the servers it uses, if it fits the deployment without queueing."""
-    need = int(dsi_servers_needed(s, k))
+    need = int(dsi_servers_needed(s, k)[()])
     if s.servers is not None and need > s.servers:
         raise UnsupportedScenarioError(
             f"DSI with lookahead {k} needs {need} target servers (speculative tasks"
@@ -70,48 +70,50 @@ def _fixed_dsi_k(s: Scenario, k: int) -> tuple[int, int]:
     return k, need
 
 
-def _result(algorithm, method, per_rep, s: Scenario, ttft, lookahead, servers, notes="", units=None,
-            replications=None) -> AlgorithmResult:
-    """Build a record from per-replication arrays (theory passes one exact 'replication')."""
+_UNIT_NAMES = ("ms", "ms", "", "", "", "GPU-s", "GPU-s")
+
+
+def _results(method, runs, s: Scenario, units=None, replications=None) -> list[AlgorithmResult]:
+    """Records from per-replication arrays; ``runs``: ``(algorithm, per_rep, ttft, lookahead, servers, notes)``.
+
+    Theory passes one exact 'replication'; the Monte Carlo's estimates of every
+    algorithm and metric come from one numpy pass.
+    """
     S = s.tokens
-    decode = np.asarray(per_rep["decode_ms"], dtype=float)
-    prefill_busy = s.target.ttft_ms + (s.drafter.ttft_ms if algorithm != "nonsi" else 0.0)
-    gpu_s = (np.asarray(per_rep["target_busy_ms"]) + np.asarray(per_rep["drafter_busy_ms"]) + prefill_busy) / 1000.0
     n_units = None if method != "montecarlo" else (replications if units is None else int(np.unique(units).size))
-    rows = [decode / S, ttft + decode, per_rep["target_forwards"], per_rep["target_forwards_wasted"],
-            per_rep["drafter_forwards"], gpu_s, gpu_s / S]
-    unit_names = ["ms", "ms", "", "", "", "GPU-s", "GPU-s"]
+    rows = []
+    for algorithm, per_rep, ttft, *_ in runs:
+        decode = np.asarray(per_rep["decode_ms"], dtype=float)
+        prefill_busy = s.target.ttft_ms + (s.drafter.ttft_ms if algorithm != "nonsi" else 0.0)
+        gpu_s = (np.asarray(per_rep["target_busy_ms"]) + np.asarray(per_rep["drafter_busy_ms"]) + prefill_busy) / 1000.0
+        rows += [decode / S, ttft + decode, per_rep["target_forwards"], per_rep["target_forwards_wasted"],
+                 per_rep["drafter_forwards"], gpu_s, gpu_s / S]
+    names = _UNIT_NAMES * len(runs)
     if method == "montecarlo":
-        est = Estimate.from_rows(np.vstack([np.asarray(r, dtype=float) for r in rows]), units, unit_names)
+        est = Estimate.from_rows(np.vstack([np.asarray(r, dtype=float) for r in rows]), units, names)
     else:
-        est = [Estimate.exact(np.mean(r), u) for r, u in zip(rows, unit_names)]
-    lat_tok, lat, fwd, wasted, drafts, gpu, gpu_tok = est
-    return AlgorithmResult(
-        algorithm=algorithm,
-        method=method,
-        latency_per_token_ms=lat_tok,
-        latency_ms=lat,
-        ttft_ms=float(ttft),
-        tokens=S,
-        lookahead=lookahead,
-        target_servers=int(servers),
-        target_forwards=fwd,
-        target_forwards_wasted=wasted,
-        drafter_forwards=drafts,
-        gpu_seconds=gpu,
-        gpu_seconds_per_token=gpu_tok,
-        notes=notes,
-        replications=replications,
-        independent_units=n_units,
-        per_run_latency_ms=(ttft + decode) if method == "montecarlo" else np.empty(0),
-    )
+        est = [Estimate.exact(np.mean(r), u) for r, u in zip(rows, names)]
+    out = []
+    for i, (algorithm, per_rep, ttft, lookahead, servers, notes) in enumerate(runs):
+        lat_tok, lat, fwd, wasted, drafts, gpu, gpu_tok = est[7 * i: 7 * i + 7]
+        out.append(AlgorithmResult(
+            algorithm=algorithm, method=method, latency_per_token_ms=lat_tok, latency_ms=lat, ttft_ms=float(ttft),
+            tokens=S, lookahead=lookahead, target_servers=int(servers), target_forwards=fwd,
+            target_forwards_wasted=wasted, drafter_forwards=drafts, gpu_seconds=gpu, gpu_seconds_per_token=gpu_tok,
+            notes=notes, replications=replications, independent_units=n_units,
+            per_run_latency_ms=(ttft + np.asarray(per_rep["decode_ms"], dtype=float)) if method == "montecarlo"
+            else np.empty(0),
+        ))
+    return out
 
 
 def _speedups(nonsi, si, dsi, paired: bool, units=None) -> dict[str, Estimate]:
     base = np.minimum(si, nonsi)
     pairs = {"si_vs_nonsi": (nonsi, si), "dsi_vs_si": (si, dsi), "dsi_vs_nonsi": (nonsi, dsi), "dsi_vs_baseline": (base, dsi)}
     if paired:
-        return {k: Estimate.ratio(n, d, units) for k, (n, d) in pairs.items()}
+        nums = np.vstack([n for n, _ in pairs.values()])
+        dens = np.vstack([d for _, d in pairs.values()])
+        return dict(zip(pairs, Estimate.ratio_rows(nums, dens, units)))
     return {k: Estimate.exact(float(np.mean(n) / np.mean(d)), "x") for k, (n, d) in pairs.items()}
 
 
@@ -219,6 +221,7 @@ def compare(
         dsi_note = ""
         nonsi, si, dsi = ({m: [] for m in _METRICS} for _ in range(3))
         unit_parts: list[np.ndarray] = []
+        replayed = False
         k_si = k_dsi = pol = servers = None
         for start, stop in replication_chunks(n_reps, s.tokens):
             draw = s.acceptance.draw(gen, s.tokens, stop - start)
@@ -244,18 +247,19 @@ def compare(
                 for m in _METRICS:
                     acc[m].append(np.asarray(part[m], dtype=float))
             unit_parts.append(np.arange(start, stop) if draw.units is None else np.asarray(draw.units))
+            replayed = replayed or draw.units is not None
         nonsi, si, dsi = ({m: np.concatenate(v) for m, v in acc.items()} for acc in (nonsi, si, dsi))
-        units = np.concatenate(unit_parts)
-        if np.unique(units).size == units.size:  # every replication is its own unit
+        units = np.concatenate(unit_parts) if replayed else None
+        if units is not None and np.unique(units).size == units.size:  # every replication is its own unit
             units = None
         paired = True
         si_note = ""
 
     dsi_note += "non-SI chain" if chain else "no non-SI chain"
-    kw = {"units": units, "replications": n_reps}
-    res_nonsi = _result("nonsi", method, nonsi, s, ttft_nonsi, None, 1, **kw)
-    res_si = _result("si", method, si, s, ttft_spec, k_si, 1, si_note, **kw)
-    res_dsi = _result("dsi", method, dsi, s, ttft_spec, k_dsi, servers, dsi_note, **kw)
+    res_nonsi, res_si, res_dsi = _results(method, [("nonsi", nonsi, ttft_nonsi, None, 1, ""),
+                                                   ("si", si, ttft_spec, k_si, 1, si_note),
+                                                   ("dsi", dsi, ttft_spec, k_dsi, servers, dsi_note)],
+                                          s, units, n_reps)
     lat = [np.asarray(x["decode_ms"], dtype=float) + t for x, t in ((nonsi, ttft_nonsi), (si, ttft_spec), (dsi, ttft_spec))]
     speed = _speedups(*lat, paired=paired, units=units)
     desc = s.describe() | {"method": method, "replications": n_reps,

@@ -28,6 +28,7 @@ engine, command and experiment uses:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -142,11 +143,26 @@ def dsi_servers_needed(scenario: "Scenario", k) -> np.ndarray:
 
     s = scenario
     dep = s.deployment
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1:
+        return _servers_needed_scalar(s, int(k))
     k = np.asarray(k)
     t1 = float(s.target.tpot_ms)
     v = np.asarray(s.target.forward(k + 1, s.prompt_len), dtype=float)
     slope = (v / t1 - 1.0) / k + dep.overheads.startup_ms / t1 / k
     return theory.dsi_servers_needed(s.c, k, slope, dep.chain)
+
+
+def _servers_needed_scalar(s: "Scenario", k: int) -> np.int64:
+    """:func:`dsi_servers_needed` for one ``k`` in plain floats (the same formula, without array overhead)."""
+    from . import theory
+
+    t1 = float(s.target.tpot_ms)
+    v = float(s.target.forward(k + 1, s.prompt_len))
+    slope = (v / t1 - 1.0) / k + s.deployment.overheads.startup_ms / t1 / k
+    need = (1.0 + slope * k) / (k * s.c)
+    if not (slope >= 0 and math.isfinite(need) and need <= theory.MAX_SERVERS):
+        return theory.dsi_servers_needed(s.c, k, slope, s.deployment.chain)  # raises the named error
+    return np.int64(math.ceil(need - theory._EPS) + (1 if s.deployment.chain else 0))
 
 
 @dataclass(frozen=True)
