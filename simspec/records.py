@@ -57,17 +57,18 @@ def format_number(x: float, digits: int = 4) -> str:
     return f"{x:.{digits - 1}e}"
 
 
-def _unit_means(x: np.ndarray, units: np.ndarray | None) -> np.ndarray:
-    """Means of ``x`` within each independent unit (``x`` itself when every value is its own unit)."""
+def _unit_means(x: np.ndarray, units) -> np.ndarray:
+    """Each row's means within each independent unit (the rows themselves when every value is its own unit)."""
     if units is None:
         return x
     units = np.asarray(units).ravel()
-    if units.shape != x.shape:
-        raise ValueError(f"units must have one label per value: {units.shape} vs {x.shape}")
+    if units.size != x.shape[1]:
+        raise ValueError(f"units must have one label per value: {units.size} labels for {x.shape[1]} values")
     labels, inv = np.unique(units, return_inverse=True)
-    if labels.size == x.size:
+    if labels.size == x.shape[1]:
         return x
-    return np.bincount(inv, weights=x) / np.bincount(inv)
+    counts = np.bincount(inv)
+    return np.stack([np.bincount(inv, weights=row) / counts for row in x])
 
 
 @dataclass(frozen=True)
@@ -102,16 +103,7 @@ class Estimate:
         >>> Estimate.from_samples([1.0, 1.0, 3.0, 3.0], units=[0, 0, 1, 1]).n   # two traces, not four runs
         2
         """
-        x = np.asarray(x, dtype=float).ravel()
-        u = _unit_means(x, units)
-        n = u.size
-        m = float(u.sum()) / n
-        if n > 1:
-            dev = u - m
-            se = math.sqrt(float(dev @ dev) / (n - 1) / n)  # the standard error of the mean, not the deviation
-        else:
-            se = math.nan
-        return cls(m, m - _Z95 * se, m + _Z95 * se, se, int(n), unit=unit)
+        return cls.from_rows(np.asarray(x, dtype=float).ravel()[None, :], units, [unit])[0]
 
     @classmethod
     def from_rows(cls, rows, units=None, unit_names=None) -> list["Estimate"]:
@@ -120,12 +112,7 @@ class Estimate:
         >>> [str(e) for e in Estimate.from_rows([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]], unit_names=["ms", ""])]
         ['2 ± 1.1 ms', '5']
         """
-        x = np.asarray(rows, dtype=float)
-        if units is not None:
-            labels, inv = np.unique(np.asarray(units).ravel(), return_inverse=True)
-            if labels.size < x.shape[1]:
-                counts = np.bincount(inv)
-                x = np.stack([np.bincount(inv, weights=row) / counts for row in x])
+        x = _unit_means(np.asarray(rows, dtype=float), units)
         n = x.shape[1]
         m = x.sum(axis=1) / n
         if n > 1:
@@ -149,13 +136,8 @@ class Estimate:
     @classmethod
     def ratio_rows(cls, num, den, units=None, unit: str = "x") -> list["Estimate"]:
         """:meth:`ratio` of every row pair of two 2-D arrays at once (one numpy pass, the same numbers)."""
-        num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-        if units is not None:
-            labels, inv = np.unique(np.asarray(units).ravel(), return_inverse=True)
-            if labels.size < num.shape[1]:
-                counts = np.bincount(inv)
-                num = np.stack([np.bincount(inv, weights=row) / counts for row in num])
-                den = np.stack([np.bincount(inv, weights=row) / counts for row in den])
+        num = _unit_means(np.asarray(num, dtype=float), units)
+        den = _unit_means(np.asarray(den, dtype=float), units)
         n = num.shape[1]
         mx, my = num.sum(axis=1) / n, den.sum(axis=1) / n
         q = mx / my
@@ -175,17 +157,8 @@ class Estimate:
         Pairing (common random numbers) makes the covariance term shrink the
         interval of a speedup far below that of either latency.
         """
-        num = _unit_means(np.asarray(num, dtype=float).ravel(), units)
-        den = _unit_means(np.asarray(den, dtype=float).ravel(), units)
-        n = num.size
-        mx, my = float(num.sum()) / n, float(den.sum()) / n
-        q = mx / my
-        if n < 2:
-            return cls(q, math.nan, math.nan, math.nan, n, unit=unit)
-        resid = (num - q * den) / my
-        dev = resid - float(resid.sum()) / n
-        se = math.sqrt(float(dev @ dev) / (n - 1) / n)
-        return cls(q, q - _Z95 * se, q + _Z95 * se, se, n, unit=unit)
+        num = np.asarray(num, dtype=float).ravel()[None, :]
+        return cls.ratio_rows(num, np.asarray(den, dtype=float).ravel()[None, :], units, unit)[0]
 
     @classmethod
     def proportion(cls, p_hat: float, n: int, unit: str = "") -> "Estimate":

@@ -447,7 +447,7 @@ def round_outcomes(prefix, state, target, proposal, policy, mode):
             return
         res = core.residual(np.pad(p, (0, r.size - p.size)), r)  # union: r lives on T ∪ D
         for x in np.flatnonzero(r):
-            a = min(1.0, p[x] / r[x]) if x < p.size else 0.0
+            a = (1.0 if p[x] >= r[x] else p[x] / r[x]) if x < p.size else 0.0  # min(1, p/r) without overflow
             if a > 0:
                 go(s + (int(x),), block + (int(x),), prob * r[x] * a, i + 1)
             if a < 1:
