@@ -164,7 +164,7 @@ def best_lookahead(
     if method == "auto":
         if why_not is not None or (options is not None and not options.any_feasible):
             method = "des"
-        elif a is not None and accepted is None:
+        elif a is not None:  # i.i.d.: the closed form's optimum, whatever draw is at hand
             method = "theory"
         else:
             method = "montecarlo"
