@@ -32,6 +32,7 @@ from . import theory
 from ._checks import check_montecarlo_work, check_rng, int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
 from .lookahead import LookaheadPolicy, StaticLookahead
+from .montecarlo.chunks import rep_chunks
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
 from .montecarlo.nonsi import nonsi_run
 from .montecarlo.si import si_run
@@ -115,21 +116,6 @@ def _speedups(nonsi, si, dsi, paired: bool, units=None) -> dict[str, Estimate]:
         dens = np.vstack([d for _, d in pairs.values()])
         return dict(zip(pairs, Estimate.ratio_rows(nums, dens, units)))
     return {k: Estimate.exact(float(np.mean(n) / np.mean(d)), "x") for k, (n, d) in pairs.items()}
-
-
-def replication_chunks(replications: int, tokens: int, budget_bytes: int = CHUNK_BYTES):
-    """``(start, stop)`` slices of replications whose per-position arrays fit in ``budget_bytes``."""
-    try:
-        from .montecarlo.chunks import rep_chunks
-    except ImportError:
-        rep_chunks = None
-    if rep_chunks is not None:
-        yield from rep_chunks(replications, tokens, budget_bytes)
-        return
-    # about 40 bytes per position: outcomes, signals and the engines' int64 work arrays
-    per = max(1, budget_bytes // (40 * tokens))
-    for start in range(0, replications, per):
-        yield start, min(start + per, replications)
 
 
 def compare(
@@ -223,7 +209,7 @@ def compare(
         unit_parts: list[np.ndarray] = []
         replayed = False
         k_si = k_dsi = pol = servers = None
-        for start, stop in replication_chunks(n_reps, s.tokens):
+        for start, stop in rep_chunks(n_reps, s.tokens, CHUNK_BYTES):
             draw = s.acceptance.draw(gen, s.tokens, stop - start)
             A = draw.accepted
             if pol is None:  # the lookahead is chosen once, on the first chunk (at most PILOT replications)

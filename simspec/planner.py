@@ -54,6 +54,10 @@ __all__ = ["LookaheadChoice", "best_lookahead", "PILOT_REPLICATIONS", "Objective
 Objective = Literal["latency", "cost"]
 PlanMethod = Literal["auto", "theory", "montecarlo", "des"]
 
+#: What a DSI result says when the chain takes the only target server.
+CHAIN_ONLY_NOTE = ("the non-SI chain takes the only target server, so no verification task can run: DSI is "
+                   "non-SI here; give more servers or run without the chain")
+
 #: Replications a search that needs a draw looks at (seed 0).
 PILOT_REPLICATIONS = 32
 _DES_PILOT = 6
@@ -154,12 +158,9 @@ def best_lookahead(
     why_not = closed_form_applies(s)
     a = s.acceptance.iid_rate
     if algorithm == "dsi" and s.deployment.speculation_servers == 0:
-        k = best_lookahead(s.replace(servers=None), "dsi", method="theory" if a is not None and why_not is None
-                           else "des" if why_not else "montecarlo").k
+        k = best_lookahead(s.replace(servers=None), "dsi").k  # any k is as good: none can run
         lat = s.target.tpot_ms
-        return LookaheadChoice("dsi", k, 1, lat, lat / 1000.0, objective, "none",
-                               "the non-SI chain takes the only target server, so no verification task can run: "
-                               "DSI is non-SI here; give more servers or run without the chain")
+        return LookaheadChoice("dsi", k, 1, lat, lat / 1000.0, objective, "none", CHAIN_ONLY_NOTE)
     options = dsi_lookahead_options(s) if algorithm == "dsi" else None
     if method == "auto":
         if why_not is not None or (options is not None and not options.any_feasible):

@@ -333,13 +333,21 @@ def test_replications_run_in_chunks_with_identical_results(monkeypatch):
     import sys
 
     cmp_mod = sys.modules["simspec.compare"]
-
     s = Scenario.from_ms(30.0, 3.0, 0.8, lookahead=4, tokens=100)
+    sizes = []
+    draw = IIDAcceptance.draw
+
+    def counting_draw(self, rng, n_positions, reps=1):
+        sizes.append(reps)
+        return draw(self, rng, n_positions, reps)
+
+    monkeypatch.setattr(IIDAcceptance, "draw", counting_draw)
     whole = compare(s, "montecarlo", replications=50, rng=5)
-    monkeypatch.setattr(cmp_mod, "CHUNK_BYTES", 100 * 40 * 7)  # about seven replications a chunk
-    chunks = list(cmp_mod.replication_chunks(50, 100, cmp_mod.CHUNK_BYTES))
-    assert len(chunks) > 3 and chunks[0][0] == 0 and chunks[-1][1] == 50
+    assert sizes == [50]
+    sizes.clear()
+    monkeypatch.setattr(cmp_mod, "CHUNK_BYTES", 100 * 40 * 7)  # seven replications a chunk (40 bytes an outcome)
     chunked = compare(s, "montecarlo", replications=50, rng=5)
+    assert sizes == [7] * 7 + [1]  # the draws really were chunked
     assert chunked.si.per_run_latency_ms.tolist() == whole.si.per_run_latency_ms.tolist()
     assert chunked.dsi.per_run_latency_ms.tolist() == whole.dsi.per_run_latency_ms.tolist()
 

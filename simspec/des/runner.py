@@ -24,7 +24,7 @@ from ..latency import sample_latency
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..montecarlo.positions import next_rejection
 from ..deployment import Overheads, check_queue, dsi_servers_needed
-from ..planner import best_lookahead
+from ..planner import CHAIN_ONLY_NOTE, best_lookahead
 from ..records import RunRecord, SimulationResult
 from ..scenario import Scenario
 from .dsi import DSIRun
@@ -239,8 +239,7 @@ def simulate(
         lookahead, note = _resolve_dsi(scenario)
         target_servers = scenario.servers or int(dsi_servers_needed(scenario, lookahead))
         if scenario.deployment.speculation_servers == 0:
-            note = ("the non-SI chain takes the only target server, so no verification task can run: DSI is "
-                    "non-SI here; give more servers or run without the chain")
+            note = CHAIN_ONLY_NOTE
     elif algorithm == "si":
         lookahead, note = _resolve_si(scenario)
     else:
