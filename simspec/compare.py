@@ -82,16 +82,24 @@ def _results(method, runs, s: Scenario, units=None, replications=None) -> list[A
     """
     S = s.tokens
     n_units = None if method != "montecarlo" else (replications if units is None else int(np.unique(units).size))
-    rows = []
-    for algorithm, per_rep, ttft, *_ in runs:
-        decode = np.asarray(per_rep["decode_ms"], dtype=float)
+    n = np.size(runs[0][1]["decode_ms"])
+    rows = np.empty((7 * len(runs), n))
+    for i, (algorithm, per_rep, ttft, *_) in enumerate(runs):
         prefill_busy = s.target.ttft_ms + (s.drafter.ttft_ms if algorithm != "nonsi" else 0.0)
-        gpu_s = (np.asarray(per_rep["target_busy_ms"]) + np.asarray(per_rep["drafter_busy_ms"]) + prefill_busy) / 1000.0
-        rows += [decode / S, ttft + decode, per_rep["target_forwards"], per_rep["target_forwards_wasted"],
-                 per_rep["drafter_forwards"], gpu_s, gpu_s / S]
+        block = rows[7 * i: 7 * i + 7]
+        block[0] = per_rep["decode_ms"]
+        block[1] = block[0] + ttft
+        block[0] /= S
+        block[2] = per_rep["target_forwards"]
+        block[3] = per_rep["target_forwards_wasted"]
+        block[4] = per_rep["drafter_forwards"]
+        np.add(per_rep["target_busy_ms"], per_rep["drafter_busy_ms"], out=block[5])
+        block[5] += prefill_busy
+        block[5] /= 1000.0
+        np.divide(block[5], S, out=block[6])
     names = _UNIT_NAMES * len(runs)
     if method == "montecarlo":
-        est = Estimate.from_rows(np.vstack([np.asarray(r, dtype=float) for r in rows]), units, names)
+        est = Estimate.from_rows(rows, units, names)
     else:
         est = [Estimate.exact(np.mean(r), u) for r, u in zip(rows, names)]
     out = []
@@ -102,8 +110,7 @@ def _results(method, runs, s: Scenario, units=None, replications=None) -> list[A
             tokens=S, lookahead=lookahead, target_servers=int(servers), target_forwards=fwd,
             target_forwards_wasted=wasted, drafter_forwards=drafts, gpu_seconds=gpu, gpu_seconds_per_token=gpu_tok,
             notes=notes, replications=replications, independent_units=n_units,
-            per_run_latency_ms=(ttft + np.asarray(per_rep["decode_ms"], dtype=float)) if method == "montecarlo"
-            else np.empty(0),
+            per_run_latency_ms=rows[7 * i + 1].copy() if method == "montecarlo" else np.empty(0),
         ))
     return out
 
@@ -234,7 +241,8 @@ def compare(
                     acc[m].append(np.asarray(part[m], dtype=float))
             unit_parts.append(np.arange(start, stop) if draw.units is None else np.asarray(draw.units))
             replayed = replayed or draw.units is not None
-        nonsi, si, dsi = ({m: np.concatenate(v) for m, v in acc.items()} for acc in (nonsi, si, dsi))
+        nonsi, si, dsi = ({m: v[0] if len(v) == 1 else np.concatenate(v) for m, v in acc.items()}
+                          for acc in (nonsi, si, dsi))
         units = np.concatenate(unit_parts) if replayed else None
         if units is not None and np.unique(units).size == units.size:  # every replication is its own unit
             units = None

@@ -61,7 +61,7 @@ def si_round_lanes(pos: np.ndarray, k: np.ndarray, run_end: np.ndarray, S: int) 
 
 
 def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
-                  widths: bool = False) -> dict[str, np.ndarray]:
+                  widths: bool = False, cuts: bool = False) -> dict[str, np.ndarray]:
     """SI rounds with a static lookahead, counted without a loop over rounds.
 
     ``accepted``: the outcomes, bool ``(rows, S)`` (only the first ``S − 1`` columns
@@ -71,7 +71,9 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
     as 0).  Returns per lane ``rounds``, ``drafts`` and ``accepted``
     (``int64``), exactly what the round loop gives; with ``widths`` also the count of
     verifications of each width, as ``width_lane``, ``width``, ``width_count`` sorted by
-    lane then width (zero counts left out).  Memory: temporaries of about
+    lane then width (zero counts left out); with ``cuts`` the rounds cut short by the end of
+    the run, one entry each (``cut_lane``, ``cut_width``, unsorted): every other round of a
+    lane verifies ``k + 1`` tokens.  Memory: temporaries of about
     :data:`BLOCK_ELEMENTS` outcomes at a time, whatever the number of rows.
     """
     accepted = np.asarray(accepted, dtype=bool)  # (no copy when it is bool already)
@@ -94,7 +96,7 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
             drafts[lo:hi] = d
             cut_lane.append(c_row + lo)
             cut_width.append(c_width)
-        return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
+        return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths, cuts)
     # lanes grouped by (block of rows, k): each group is one pass over its block's rejections
     ks, k_inv = np.unique(kl, return_inverse=True)
     group = (rows // step) * ks.size + k_inv
@@ -111,7 +113,7 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
         lane_row = rows[sel] - lo
         rounds[sel] = r[lane_row]
         drafts[sel] = d[lane_row]
-        if widths and c_row.size:
+        if (widths or cuts) and c_row.size:
             # lanes of each cut round: every lane of this group whose row it is
             by_row = np.argsort(lane_row, kind="stable")
             srow = lane_row[by_row]
@@ -120,16 +122,21 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
             idx = np.repeat(left - np.cumsum(count) + count, count) + np.arange(count.sum())
             cut_lane.append(sel[by_row[idx]])
             cut_width.append(np.repeat(c_width, count))
-    return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths)
+    return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths, cuts)
 
 
-def _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths) -> dict[str, np.ndarray]:
-    """The result of :func:`static_rounds`, with the width counts when asked for."""
+def _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths, cuts=False) -> dict[str, np.ndarray]:
+    """The result of :func:`static_rounds`, with the width counts and the cut rounds when asked for."""
     lanes = rounds.size
     out = {"rounds": rounds, "drafts": drafts, "accepted": S - rounds}
+    if widths or cuts:
+        c_lane = (cut_lane[0] if len(cut_lane) == 1 else np.concatenate(cut_lane)) if cut_lane \
+            else np.zeros(0, dtype=np.int64)
+        c_w = (cut_width[0] if len(cut_width) == 1 else np.concatenate(cut_width)) if cut_width \
+            else np.zeros(0, dtype=np.int64)
+    if cuts:
+        out["cut_lane"], out["cut_width"] = c_lane, c_w
     if widths:
-        c_lane = np.concatenate(cut_lane) if cut_lane else np.zeros(0, dtype=np.int64)
-        c_w = np.concatenate(cut_width) if cut_width else np.zeros(0, dtype=np.int64)
         n_cut = np.bincount(c_lane, minlength=lanes)
         full = rounds - n_cut
         has_full = full > 0

@@ -157,9 +157,12 @@ def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
     r = np.asarray(r)
     if np.any(r < 1):
         raise InvalidParameterError("epoch length r must be >= 1")
-    k = _k(k)
-    c = _c(c)
-    v = 1.0 + _slope(slope) * k
+    return epoch_duration_unchecked(r, _k(k), _c(c), _slope(slope), chain)
+
+
+def epoch_duration_unchecked(r, k, c, slope, chain):
+    """:func:`dsi_epoch_duration` on parameters already checked (the engines' inner loop: no validation passes)."""
+    v = 1.0 + slope * k
     B = -(-(r - 1) // k)  # ceil((r-1)/k)
     if not chain:
         return np.maximum(B, 1) * k * c + v

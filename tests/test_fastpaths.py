@@ -254,7 +254,7 @@ def test_streamed_trace_is_atomic(tmp_path):
 @given(outcomes(max_s=60, max_rows=30), st.integers(1, 15), st.sampled_from([0.01, 0.1, 1 / 3, 0.9, 1.0, 1.4]),
        st.sampled_from([0.0, 0.3]), st.booleans())
 def test_dsi_epoch_costs_from_the_length_table_equal_one_pass(A, k, c, slope, chain):
-    """dsi_run's table over epoch lengths (many epochs) gives dsi_epoch_table's floats, epoch by epoch."""
+    """dsi_run's table over epoch lengths gives dsi_epoch_table's floats, epoch by epoch, and its row sums."""
     S = A.shape[1]
     rows, r = epoch_lengths(A)
     end = np.cumsum(r)
@@ -264,9 +264,16 @@ def test_dsi_epoch_costs_from_the_length_table_equal_one_pass(A, k, c, slope, ch
     room = S - (end - start_of_row[rows] - r)
     args = (k, c, 1.0 + slope * k, 1.0, chain)
     want = mc_dsi.dsi_epoch_table(r, *args, room=room)
-    got = mc_dsi._epoch_costs(r, room, args, 0)  # S = 0: always the table path
-    for name in want:
-        assert np.array_equal(np.broadcast_to(got[name], r.shape), np.broadcast_to(want[name], r.shape)), name
+    table, near_end, exact = mc_dsi._length_table(r, room, args)
+    per_epoch = table[r - 1]
+    per_epoch[near_end] = exact
+    for j, name in enumerate(mc_dsi._NAMES):
+        assert np.array_equal(per_epoch[:, j], np.broadcast_to(want[name], r.shape)), name
+    got = mc_dsi.dsi_run(A, k, AffineLatency(1.0, slope), ConstantLatency(c), chain=chain)
+    got["duration_ms"] = got["decode_ms"]
+    for name in mc_dsi._NAMES:
+        row_sums = np.bincount(rows, weights=np.broadcast_to(want[name], r.shape), minlength=A.shape[0])
+        np.testing.assert_allclose(got[name], row_sums, rtol=1e-12, atol=1e-9, err_msg=name)
 
 
 _names = st.text(st.characters(codec="utf-8"), max_size=12)

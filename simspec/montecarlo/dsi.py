@@ -28,7 +28,6 @@ from .positions import epoch_lengths
 __all__ = ["dsi_epoch_table", "dsi_run"]
 
 _TOL = 1e-9
-_TABLE_MIN_EPOCHS = 4096  # below this, dsi_run's table over lengths costs about what it saves
 
 
 def _ceil(x: np.ndarray) -> np.ndarray:
@@ -51,7 +50,7 @@ def dsi_epoch_table(
     """
     r = np.asarray(r, dtype=np.int64)
     slope = (v / t1 - 1.0) / k
-    dur = t1 * theory.dsi_epoch_duration(r, k, d / t1, slope, chain)
+    dur = t1 * theory.epoch_duration_unchecked(r, int(k), d / t1, slope, chain)  # d, v, t1: checked by their latency models
     kd = k * d
     blocks = np.ceil(np.asarray(room, dtype=float) / k)  # blocks the drafter may start
     n_sub = np.maximum(_ceil(dur / kd) - 1, 0)
@@ -109,30 +108,35 @@ def dsi_epoch_table(
     }
 
 
-def _epoch_costs(r: np.ndarray, room: np.ndarray, args: tuple, S: int) -> dict[str, np.ndarray]:
-    """``dsi_epoch_table(r, *args, room=room)``, the same floats, from a table over lengths when epochs are many.
+_NAMES = ("duration_ms", "target_forwards", "target_forwards_wasted", "target_busy_ms", "drafter_forwards",
+          "drafter_busy_ms")
 
-    The costs depend on ``room`` only through ``blocks = ⌈room / k⌉``, and not at all once
-    ``blocks ≥ ⌈D(r) / kd⌉ + 2`` (then every ``min`` with it picks the other side: ``n_sub``
-    is at most ``⌈D/kd⌉ − 1``, the drafts at most ``D/d + 1 ≤ blocks·k``, the drafter's busy
-    time ``D < blocks·kd``).  So one table over ``r = 1..max r`` without a room serves every
-    epoch but the few near the end of their run, which are computed one by one.
+
+def _length_table(r: np.ndarray, room: np.ndarray, args: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Costs of epochs ``r`` (starting ``room`` positions before ``S``) as a table over lengths plus exceptions.
+
+    Returns ``(table, near_end, exact)``: ``table[r − 1]`` (shape ``(max r, 6)``, columns
+    :data:`_NAMES`) holds the costs of an epoch of length ``r`` far from the end of its run;
+    ``near_end`` indexes the epochs whose costs may depend on their room, and ``exact`` holds
+    those epochs' costs (one row each).  Every value is ``dsi_epoch_table``'s float for that epoch.
+
+    Why a table: the costs depend on ``room`` only through ``blocks = ⌈room / k⌉``, and not at
+    all once ``blocks ≥ ⌈D(r) / kd⌉ + 2`` (then every ``min`` with it picks the other side:
+    ``n_sub`` is at most ``⌈D/kd⌉ − 1``, the drafts at most ``D/d + 1 ≤ blocks·k``, the
+    drafter's busy time ``D < blocks·kd``), and ``D(r) ≤ T_B = max(B, 1)·kd + v``.  So one call
+    on ``1..max r`` and the few epochs near the end of their run replaces a pass over every epoch.
     """
-    if r.size <= max(2 * S, _TABLE_MIN_EPOCHS):  # few epochs: one pass is cheaper than a table and a pass
-        return dsi_epoch_table(r, *args, room=room)
-    k, d = args[0], args[1]
-    table = dsi_epoch_table(np.arange(1, int(r.max()) + 1), *args)
-    need = _ceil(table["duration_ms"] / (k * d)) + 2
-    idx = r - 1
-    bound = np.flatnonzero(np.ceil(room / k) < need[idx])
-    out = {}
-    exact = dsi_epoch_table(r[bound], *args, room=room[bound]) if bound.size else None
-    for name, col in table.items():
-        vals = col[idx]
-        if exact is not None:
-            vals[bound] = exact[name]
-        out[name] = vals
-    return out
+    k, d, v = args[0], args[1], args[2]
+    r_max = int(r.max())
+    # ⌈room/k⌉ < ⌈D(r)/kd⌉ + 2 needs room < (B + ⌈v/kd⌉ + 2)·k ≤ r + (⌈v/kd⌉ + 3)·k: a test on the
+    # epoch alone (not on the block's longest epoch), so each epoch is summed the same way in any block
+    margin = (np.ceil(v / (k * d)) + 4) * k
+    near_end = np.flatnonzero(room - r < margin)
+    lengths = np.concatenate([np.arange(1, r_max + 1), r[near_end]])
+    rooms = np.concatenate([np.full(r_max, np.inf), room[near_end].astype(float)])
+    cols = dsi_epoch_table(lengths, *args, room=rooms)
+    both = np.column_stack([np.broadcast_to(cols[name], lengths.shape) for name in _NAMES])
+    return both[:r_max], near_end, both[r_max:]
 
 
 def dsi_run(
@@ -152,9 +156,7 @@ def dsi_run(
     reps, S = accepted.shape
     args = (k, float(drafter.forward(1, prompt_len)), float(target.forward(k + 1, prompt_len)),
             float(target.forward(1, prompt_len)), chain)
-    names = ("duration_ms", "target_forwards", "target_forwards_wasted", "target_busy_ms", "drafter_forwards",
-             "drafter_busy_ms")
-    out = {name: np.empty(reps) for name in names}
+    out = np.empty((reps, len(_NAMES)))
     epochs = np.empty(reps, dtype=np.int64)
     step = max(BLOCK_ELEMENTS // max(S, 1), 1)
     for lo in range(0, reps, step):
@@ -167,10 +169,21 @@ def dsi_run(
         first = np.flatnonzero(np.diff(rows, prepend=-1))  # every row has an epoch: S >= 1
         row_start[1:] = end[first[1:] - 1]
         room = S - (end - row_start[rows] - r)
-        per_epoch = _epoch_costs(r, room, args, S)
-        for name in names:
-            out[name][lo:hi] = np.bincount(rows, weights=per_epoch[name], minlength=n)
+        table, near_end, exact = _length_table(r, room, args)
+        # per row: (epochs of each length, the near-end ones left out) × the table, summed in order of
+        # length (a reduction over a middle axis adds sequentially: the same floats whatever the block
+        # and its longest epoch), then the near-end epochs in order
+        r_max = table.shape[0]
+        key = rows * r_max + (r - 1)
+        key[near_end] = n * r_max
+        counts = np.bincount(key, minlength=n * r_max + 1)[:-1].reshape(n, r_max)
+        sub = max(BLOCK_ELEMENTS // (r_max * len(_NAMES)), 1)
+        for a in range(0, n, sub):
+            b = min(a + sub, n)
+            out[lo + a:lo + b] = (counts[a:b, :, None] * table).sum(axis=1)
+        np.add.at(out, lo + rows[near_end], exact)
         epochs[lo:hi] = np.bincount(rows, minlength=n)
+    out = dict(zip(_NAMES, out.T))
     out["decode_ms"] = out.pop("duration_ms")
     out["epochs"] = epochs
     return out

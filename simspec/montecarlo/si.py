@@ -158,14 +158,23 @@ def si_run(
     """
     reps, S = accepted.shape
     k = _static(policy)
+    d = float(drafter.forward(1, prompt_len))
     if k is not None:
-        res = static_rounds(accepted, k, None, widths=True)
+        # every round verifies k + 1 tokens but the few cut short by the end of the run
+        res = static_rounds(accepted, k, None, cuts=True)
+        width = np.clip(k, 0, S) + 1  # one for all lanes, or one per lane
+        full_ms = target.forward(int(width), prompt_len) if np.ndim(width) == 0 else target.forward(width, prompt_len)
+        # the cut rounds by lane, then width: each lane's sum in the round loop's order, the same floats
+        c_lane, c_width = res["cut_lane"], res["cut_width"]
+        order = np.argsort(c_lane * (S + 2) + c_width, kind="stable")
+        c_lane, c_width = c_lane[order], c_width[order]
+        full = res["rounds"] - np.bincount(c_lane, minlength=reps)
+        cut_ms = np.asarray(target.forward(c_width, prompt_len), dtype=float)
+        verify_ms = np.bincount(c_lane, weights=cut_ms, minlength=reps) + full * np.asarray(full_ms, dtype=float)
     else:
         res = _loop_blocks(accepted, policy, signals)
-    d = float(drafter.forward(1, prompt_len))
-    w, inv = np.unique(res["width"], return_inverse=True)
-    verify = np.asarray(target.forward(w, prompt_len), dtype=float)[inv]
-    verify_ms = np.bincount(res["width_lane"], weights=res["width_count"] * verify, minlength=reps)
+        verify = np.asarray(target.forward(res["width"], prompt_len), dtype=float)  # a few entries per lane
+        verify_ms = np.bincount(res["width_lane"], weights=res["width_count"] * verify, minlength=reps)
     draft_ms = res["drafts"] * d
     return {
         "decode_ms": draft_ms + verify_ms,
