@@ -78,25 +78,27 @@ def static_rounds(accepted: np.ndarray, k, rows: np.ndarray | None = None,
     """
     accepted = np.asarray(accepted, dtype=bool)  # (no copy when it is bool already)
     n_rows, S = accepted.shape
-    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
-    lanes = rows.size
-    kl = np.clip(np.broadcast_to(np.asarray(k, dtype=np.int64), (lanes,)), 0, S)
-    rounds = np.zeros(lanes, dtype=np.int64)
-    drafts = np.zeros(lanes, dtype=np.int64)
+    step = max(BLOCK_ELEMENTS // max(S, 1), 1)
     cut_lane: list[np.ndarray] = []
     cut_width: list[np.ndarray] = []
-    step = max(BLOCK_ELEMENTS // max(S, 1), 1)
-    if lanes == n_rows and np.ndim(k) == 0 and np.array_equal(rows, np.arange(n_rows)):
+    if rows is None and np.ndim(k) == 0:
         # the common case, one lane per row and one k: no lane bookkeeping
-        kk = int(kl[0]) if lanes else 0
+        kk = min(max(int(k), 0), S)
+        rounds = np.empty(n_rows, dtype=np.int64)
+        drafts = np.empty(n_rows, dtype=np.int64)
         for lo in range(0, n_rows, step):
             hi = min(lo + step, n_rows)
             r, d, c_row, c_width = _rows_static(*_restart_candidates(accepted[lo:hi]), hi - lo, S, kk)
             rounds[lo:hi] = r
             drafts[lo:hi] = d
-            cut_lane.append(c_row + lo)
+            cut_lane.append(c_row + lo if lo else c_row)
             cut_width.append(c_width)
-        return _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths, cuts)
+        return _finish(rounds, drafts, S, kk, cut_lane, cut_width, widths, cuts)
+    rows = np.arange(n_rows) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    lanes = rows.size
+    kl = np.clip(np.broadcast_to(np.asarray(k, dtype=np.int64), (lanes,)), 0, S)
+    rounds = np.zeros(lanes, dtype=np.int64)
+    drafts = np.zeros(lanes, dtype=np.int64)
     # lanes grouped by (block of rows, k): each group is one pass over its block's rejections
     ks, k_inv = np.unique(kl, return_inverse=True)
     group = (rows // step) * ks.size + k_inv
@@ -141,7 +143,8 @@ def _finish(rounds, drafts, S, kl, cut_lane, cut_width, widths, cuts=False) -> d
         full = rounds - n_cut
         has_full = full > 0
         lane = np.concatenate([np.flatnonzero(has_full), c_lane])
-        width = np.concatenate([kl[has_full] + 1, c_w])
+        full_width = np.full(int(has_full.sum()), kl + 1) if np.ndim(kl) == 0 else kl[has_full] + 1
+        width = np.concatenate([full_width, c_w])
         count = np.concatenate([full[has_full], np.ones(c_lane.size, dtype=np.int64)])
         order = np.lexsort((width, lane))
         out["width_lane"], out["width"], out["width_count"] = lane[order], width[order], count[order]
