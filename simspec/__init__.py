@@ -11,6 +11,7 @@ from .acceptance import (
     AcceptanceProcess,
     IIDAcceptance,
     MarkovAcceptance,
+    PositionalAcceptance,
     ScheduleAcceptance,
     TraceAcceptance,
 )
@@ -20,6 +21,7 @@ from .reference import DSI_PAPER_TABLE
 from .errors import (
     InvalidParameterError,
     OptionalDependencyError,
+    ProfileFormatError,
     ResourceLimitError,
     SimspecError,
     TraceFormatError,
@@ -27,18 +29,25 @@ from .errors import (
 )
 from .deployment import PAPER_SERVERS, Deployment, Overheads, dsi_lookahead_options
 from .des import simulate
-from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, StochasticLatency
+from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, ScaledLatency, StochasticLatency
+from .profiles import ProfileLatency, ProfileRangeWarning, load_profile
 from .planner import LookaheadChoice, best_lookahead
 from .lookahead import HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
 from .records import AlgorithmResult, Comparison, Estimate, RunRecord, SimulationResult
 from .scenario import Scenario
+from .drafters import early_exit_scenario, prompt_lookup_scenario
+from .traces import RoundTrace, load_acceptance_trace, load_round_trace, write_acceptance_trace, write_round_trace
+from .replay import ReplayResult, replay_rounds
+from .engine_metrics import from_engine_metrics
 
 __version__ = "0.1.0"
 
 #: Public names by section; the API reference is built from these groups.
 API_SECTIONS = {
-    "Scenarios": ["Scenario", "Deployment", "Overheads", "PAPER_SERVERS"],
-    "Latency models": ["LatencyModel", "LatencyBase", "ConstantLatency", "AffineLatency", "StochasticLatency"],
+    "Scenarios": ["Scenario", "Deployment", "Overheads", "PAPER_SERVERS", "prompt_lookup_scenario",
+                  "early_exit_scenario"],
+    "Latency models": ["LatencyModel", "LatencyBase", "ConstantLatency", "AffineLatency", "StochasticLatency",
+                       "ScaledLatency", "ProfileLatency", "load_profile", "ProfileRangeWarning"],
     "Acceptance processes": [
         "AcceptanceProcess",
         "AcceptanceDraw",
@@ -46,7 +55,10 @@ API_SECTIONS = {
         "ScheduleAcceptance",
         "MarkovAcceptance",
         "TraceAcceptance",
+        "PositionalAcceptance",
     ],
+    "Traces and real engines": ["load_acceptance_trace", "write_acceptance_trace", "RoundTrace", "load_round_trace",
+                                "write_round_trace", "replay_rounds", "ReplayResult", "from_engine_metrics"],
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "OracleLookahead"],
     "Engines": ["compare", "theory", "simulate"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
@@ -56,6 +68,7 @@ API_SECTIONS = {
         "SimspecError",
         "InvalidParameterError",
         "TraceFormatError",
+        "ProfileFormatError",
         "UnsupportedScenarioError",
         "OptionalDependencyError",
         "ResourceLimitError",

@@ -25,9 +25,10 @@ would report).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
     "ScheduleAcceptance",
     "MarkovAcceptance",
     "TraceAcceptance",
+    "PositionalAcceptance",
 ]
 
 
@@ -285,23 +287,100 @@ class TraceAcceptance(_Base):
     units: a draw labels each row with its trace (``AcceptanceDraw.units``) and
     every interval simspec reports counts traces.  A trace shorter than the positions asked for is an error
     unless ``wrap=True``, which repeats it.
+
+    An outcome may be ``None``: *unobserved* (the bonus position after a fully
+    accepted round, in a trace taken from real assisted runs, where the drafter
+    never proposed).  Replay never counts it as accepted by default: each draw
+    fills it with a Bernoulli outcome, drawn with the draw's ``rng``, at the
+    trace's :attr:`fill_rates` — its observed rate of acceptance right after an
+    observed accepted position (an unobserved bonus position always follows one),
+    or its plain observed rate when it has no such pair.  Cutting the trace at
+    the first unobserved position instead would keep almost nothing of a trace
+    recorded at high acceptance (one bonus position per fully accepted round);
+    the fill keeps every observed outcome in place.  :attr:`mean` counts observed
+    positions only.
+
+    ``signals`` (optional): per-position drafter signals, ``{name: (one float
+    array per trace)}``, NaN where unknown; a draw returns them aligned with its
+    rows.  ``provenance``, ``prompts`` and ``prompt_lens`` describe where the
+    traces came from (:func:`simspec.traces.load_acceptance_trace` fills them).
+
+    >>> acc = TraceAcceptance.from_arrays([[1, 1, None, 1, 0, 1]])
+    >>> acc.fill_rates.tolist(), acc.mean     # right after an accepted position: 1 of 2 accepted
+    ([0.5], 0.8)
+    >>> acc.sample(np.random.default_rng(0), 6).shape
+    (1, 6)
     """
 
-    traces: tuple[tuple[bool, ...], ...]
+    traces: tuple[tuple[bool | None, ...], ...]
     wrap: bool = False
+    signals: Mapping[str, tuple[np.ndarray, ...]] | None = field(default=None, compare=False)
+    provenance: Mapping[str, Any] | None = field(default=None, compare=False)
+    prompts: tuple[str, ...] | None = None
+    prompt_lens: tuple[int | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.traces) == 0:
             raise InvalidParameterError("TraceAcceptance needs at least one trace")
-        clean = []
+        clean, observed, missing = [], [], []
         for i, t in enumerate(self.traces):
-            arr = np.asarray(t)
+            if isinstance(t, np.ndarray) and t.dtype != object:
+                arr, miss = t, None
+            else:
+                t = tuple(t)
+                miss = np.fromiter((x is None for x in t), dtype=bool, count=len(t))
+                arr = np.asarray([0 if x is None else x for x in t]) if miss.any() else np.asarray(t)
+                if not miss.any():
+                    miss = None
             if arr.ndim != 1 or arr.size == 0:
                 raise InvalidParameterError(f"trace {i} must be a non-empty 1-D sequence of 0/1 outcomes")
-            if not np.isin(arr, (0, 1)).all():
-                raise InvalidParameterError(f"trace {i} must hold only 0 (rejected) and 1 (accepted)")
-            clean.append(tuple(bool(x) for x in arr))
+            if arr.dtype.kind not in "biuf" or not np.isin(arr, (0, 1)).all():
+                raise InvalidParameterError(
+                    f"trace {i} must hold only 0 (rejected), 1 (accepted) and None (unobserved)")
+            obs = arr.astype(bool)
+            if miss is None:
+                clean.append(tuple(obs.tolist()))
+            else:
+                clean.append(tuple(None if m else bool(x) for x, m in zip(obs.tolist(), miss.tolist())))
+            observed.append(obs)
+            missing.append(miss)
         object.__setattr__(self, "traces", tuple(clean))
+        object.__setattr__(self, "_observed", tuple(observed))
+        object.__setattr__(self, "_missing", tuple(missing))
+        n_seen = sum(o.size - (0 if m is None else int(m.sum())) for o, m in zip(observed, missing))
+        if n_seen == 0:
+            raise InvalidParameterError("every outcome of every trace is unobserved (None); nothing to replay")
+        self._check_labels()
+        if self.signals is not None:
+            object.__setattr__(self, "signals", self._clean_signals(self.signals))
+
+    def _check_labels(self) -> None:
+        n = len(self.traces)
+        for name in ("prompts", "prompt_lens"):
+            value = getattr(self, name)
+            if value is not None:
+                value = tuple(value)
+                if len(value) != n:
+                    raise InvalidParameterError(f"{name} must have one entry per trace: {len(value)} for {n} traces")
+                object.__setattr__(self, name, value)
+
+    def _clean_signals(self, signals: Mapping[str, Sequence]) -> dict[str, tuple[np.ndarray, ...]]:
+        out = {}
+        for name, rows in signals.items():
+            if len(rows) != len(self.traces):
+                raise InvalidParameterError(
+                    f"signal {name!r} must have one array per trace: {len(rows)} for {len(self.traces)} traces")
+            arrs = []
+            for i, (row, t) in enumerate(zip(rows, self.traces)):
+                arr = np.array([np.nan if x is None else x for x in row] if not isinstance(row, np.ndarray) else row,
+                               dtype=float)
+                if arr.shape != (len(t),):
+                    raise InvalidParameterError(
+                        f"signal {name!r} of trace {i} has {arr.size} values for {len(t)} positions")
+                arr.setflags(write=False)
+                arrs.append(arr)
+            out[str(name)] = tuple(arrs)
+        return out
 
     def __repr__(self) -> str:  # the outcomes themselves would flood logs and JSON
         lengths = [len(t) for t in self.traces]
@@ -310,8 +389,35 @@ class TraceAcceptance(_Base):
             f"mean={self.mean:.4g}, wrap={self.wrap})"
         )
 
+    @property
+    def has_unobserved(self) -> bool:
+        """Whether some position of some trace is unobserved (``None``)."""
+        return any(m is not None for m in self._missing)
+
+    @property
+    def fill_rates(self) -> np.ndarray:
+        """Per trace, the rate at which a draw fills its unobserved positions (see the class docstring).
+
+        The trace's observed acceptance rate at positions right after an observed
+        accepted position; its observed rate if it has no such pair; the rate
+        over all traces if it has no observed position at all.
+        """
+        out = np.empty(len(self.traces))
+        pooled = self.mean
+        for i, (obs, miss) in enumerate(zip(self._observed, self._missing)):
+            seen = np.ones(obs.size, dtype=bool) if miss is None else ~miss
+            after = seen[1:] & seen[:-1] & obs[:-1]
+            if after.any():
+                out[i] = obs[1:][after].mean()
+            elif seen.any():
+                out[i] = obs[seen].mean()
+            else:
+                out[i] = pooled
+        return out
+
     @classmethod
-    def from_arrays(cls, arrays: Sequence[Sequence[int]], wrap: bool = False) -> "TraceAcceptance":
+    def from_arrays(cls, arrays: Sequence[Sequence[int | None]], wrap: bool = False) -> "TraceAcceptance":
+        """Traces from sequences of 1 (accepted), 0 (rejected) and ``None`` (unobserved)."""
         return cls(tuple(tuple(a) for a in arrays), wrap)
 
     @classmethod
@@ -390,22 +496,169 @@ class TraceAcceptance(_Base):
 
     @property
     def mean(self) -> float:
-        total = sum(len(t) for t in self.traces)
-        return sum(sum(t) for t in self.traces) / total
+        """The fraction of observed positions that were accepted (unobserved ones left out)."""
+        seen = acc = 0
+        for obs, miss in zip(self._observed, self._missing):
+            if miss is None:
+                seen += obs.size
+                acc += int(obs.sum())
+            else:
+                seen += int((~miss).sum())
+                acc += int((obs & ~miss).sum())
+        return acc / seen
 
     @property
     def iid_rate(self) -> None:
         return None
 
     def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
-        n, r = _check_shape(n_positions, reps, 1, float(len(self.traces)) * n_positions)  # picked rows; the table
+        names = sorted(self.signals) if self.signals else []
+        fill = self.has_unobserved
+        per_cell = 1 + 8 * len(names) + (1 + 8 if fill else 0)  # picked rows: outcomes, signals, the fill
+        n, r = _check_shape(n_positions, reps, per_cell, float(len(self.traces)) * n_positions * per_cell)
         short = [i for i, t in enumerate(self.traces) if len(t) < n]
         if short and not self.wrap:
             raise InvalidParameterError(
                 f"trace {short[0]} has {len(self.traces[short[0]])} positions but {n} were asked for; "
                 "simulate fewer tokens or pass wrap=True (--wrap on the command line)"
             )
-        table = np.stack([np.resize(np.asarray(t, dtype=bool), n) for t in self.traces])
+        table = np.stack([np.resize(o, n) for o in self._observed])
         pick = rng.integers(0, len(self.traces), size=r)
         accepted = table[pick]
-        return AcceptanceDraw(accepted, {}, units=pick)
+        if fill:
+            missing = np.stack([np.zeros(n, dtype=bool) if m is None else np.resize(m, n) for m in self._missing])
+            rows, cols = np.nonzero(missing[pick])
+            accepted[rows, cols] = rng.random(rows.size) < self.fill_rates[pick[rows]]
+        signals = {name: np.stack([np.resize(a, n) for a in self.signals[name]])[pick] for name in names}
+        return AcceptanceDraw(accepted, signals, units=pick)
+
+
+@dataclass(frozen=True)
+class PositionalAcceptance(_Base):
+    """Acceptance that depends on the position in the run of accepted drafts (a renewal process).
+
+    ``alphas[j-1]`` is ``α_j``, the probability that a draft is accepted given
+    that the ``j − 1`` drafts before it *in the current run* were (``j = 1..K``);
+    beyond ``K`` the tail is geometric with ``α_K`` (an extrapolation: nothing
+    was measured there).  Runs of accepted drafts between rejections are i.i.d.
+    with ``P(run ≥ j) = α_1 ··· α_j``; the first position starts a run.  This is
+    what serving engines' per-position counters measure (:mod:`simspec.engine_metrics`).
+    With all ``α_j`` equal the outcomes are i.i.d. Bernoulli(α).
+
+    The signal ``"alpha"`` is the ``α_j`` in force at each position (what a
+    perfectly calibrated drafter would report there).
+
+    >>> acc = PositionalAcceptance((0.9, 0.8, 0.7))
+    >>> round(acc.mean, 4), acc.iid_rate
+    (0.7674, None)
+    >>> PositionalAcceptance((0.8, 0.8)).iid_rate
+    0.8
+    >>> PositionalAcceptance.from_counts(drafts=100, accepted_at_position=[90, 72, 50]).alphas
+    (0.9, 0.8, 0.6944444444444444)
+    """
+
+    alphas: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        arr = probability_array("alphas", self.alphas)
+        if arr.ndim != 1 or arr.size == 0:
+            raise InvalidParameterError(
+                "alphas must be a non-empty 1-D sequence: alphas[j-1] is the acceptance of the j-th draft of a run")
+        object.__setattr__(self, "alphas", tuple(float(x) for x in arr))
+
+    @classmethod
+    def from_counts(cls, drafts: float, accepted_at_position: Sequence[float]) -> "PositionalAcceptance":
+        """``α_1 = c_0/drafts``, ``α_j = c_{j−1}/c_{j−2}`` from counts of accepted drafts by position.
+
+        ``drafts``: rounds that proposed drafts; ``accepted_at_position[i]``: rounds
+        whose draft at position ``i`` (0-based) was accepted — accepted drafts form a
+        prefix of the round, so the counts cannot grow with ``i``.  A position no round
+        reached (a zero count before it) ends the schedule: its ``α`` is unknown.
+        """
+        d = float(drafts)
+        c = np.asarray(accepted_at_position, dtype=float)
+        if not (np.isfinite(d) and d > 0):
+            raise InvalidParameterError(f"drafts must be a count > 0, got {drafts!r}")
+        if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)) or np.any(c < 0):
+            raise InvalidParameterError(
+                f"accepted_at_position must be a non-empty sequence of counts >= 0, got {accepted_at_position!r}")
+        chain = np.concatenate([[d], c])
+        up = np.flatnonzero(chain[1:] > chain[:-1] * (1 + 1e-9))
+        if up.size:
+            j = int(up[0])
+            before = "drafts" if j == 0 else f"accepted_at_position[{j - 1}]"
+            raise InvalidParameterError(
+                f"accepted_at_position[{j}] = {c[j]:g} exceeds {before} = {chain[j]:g}: accepted drafts form a "
+                "prefix of each round, so the count at a position cannot exceed the count before it")
+        k = c.size
+        zero = np.flatnonzero(chain[:-1] == 0)
+        if zero.size:
+            k = int(zero[0])  # positions after a zero count were never reached
+        return cls(tuple(float(x) for x in chain[1:k + 1] / chain[:k]))
+
+    def survival(self, j) -> np.ndarray:
+        """``P(run ≥ j)`` for run lengths ``j >= 0`` (vectorised; geometric beyond ``K``)."""
+        j = np.asarray(j, dtype=np.int64)
+        a = np.asarray(self.alphas)
+        k = a.size
+        head = np.concatenate([[1.0], np.cumprod(a)])
+        with np.errstate(under="ignore"):
+            tail = head[k] * a[-1] ** np.maximum(j - k, 0).astype(float)
+        return np.where(j <= k, head[np.minimum(j, k)], tail)
+
+    @property
+    def mean_run(self) -> float:
+        """``E[run]`` = Σ_j P(run ≥ j): accepted drafts between two rejections (inf if runs never end)."""
+        a = np.asarray(self.alphas)
+        s = np.cumprod(a)
+        if a[-1] >= 1.0:
+            return math.inf if s[-1] > 0 else float(s.sum())
+        return float(s.sum() + s[-1] * a[-1] / (1.0 - a[-1]))
+
+    @property
+    def mean(self) -> float:
+        r = self.mean_run
+        return 1.0 if math.isinf(r) else r / (1.0 + r)
+
+    @property
+    def iid_rate(self) -> float | None:
+        first = self.alphas[0]
+        return first if all(x == first for x in self.alphas) else None
+
+    def draw(self, rng: np.random.Generator, n_positions: int, reps: int = 1) -> AcceptanceDraw:
+        # peak per cell: uniforms, run lengths, their ends (8 each), outcomes (1), run position, alpha (8 each)
+        n, r = _check_shape(n_positions, reps, 8 * 5 + 1)
+        a = np.asarray(self.alphas)
+        k = a.size
+        s = np.cumprod(a)  # s[j-1] = P(run >= j), non-increasing
+        # one run per position is always enough: each run covers at least one position
+        u = rng.random((r, n))
+        run = np.searchsorted(-s, -u, side="left").astype(np.int64)  # #{j <= K: P(run >= j) > u}
+        deep = run == k
+        if deep.any():  # the geometric tail: #{m >= 1: s_K α_K^m > u} = ceil(log(u/s_K)/log α_K) - 1
+            if a[-1] >= 1.0:
+                extra = np.full(int(deep.sum()), n, dtype=np.int64)
+            else:
+                with np.errstate(divide="ignore"):
+                    x = np.log(u[deep] / s[-1]) / np.log(a[-1])
+                extra = np.minimum(np.ceil(np.minimum(x, n + 1.0)) - 1, n).astype(np.int64)
+            run[deep] += extra
+        del u, deep
+        np.minimum(run, n, out=run)
+        run += 1
+        ends = np.cumsum(run, axis=1, out=run)  # one past each run's rejection
+        ends -= 1
+        accepted = np.ones((r, n), dtype=bool)
+        rows, cols = np.nonzero(ends < n)
+        accepted[rows, ends[rows, cols]] = False
+        del ends, rows, cols
+        # position in the run (1-based) of every position: distance to the last rejection before it
+        idx = np.where(accepted, np.int64(-1), np.arange(n, dtype=np.int64))
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        last = np.empty_like(idx)
+        last[:, 0] = -1
+        last[:, 1:] = idx[:, :-1]
+        del idx
+        depth = np.arange(n, dtype=np.int64) - last
+        np.minimum(depth, k, out=depth)
+        return AcceptanceDraw(accepted, {"alpha": a[depth - 1]})

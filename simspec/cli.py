@@ -35,10 +35,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scenario")
-    g.add_argument("--target-ms", type=float, required=True, metavar="T",
-                   help="target model's time per output token (one decode forward), in ms")
-    g.add_argument("--drafter-ms", type=float, required=True, metavar="D",
-                   help="drafter model's time per output token, in ms")
+    for who, metavar in (("target", "T"), ("drafter", "D")):
+        x = g.add_mutually_exclusive_group(required=True)
+        x.add_argument(f"--{who}-ms", type=float, metavar=metavar,
+                       help=f"{who} model's time per output token (one decode forward), in ms")
+        x.add_argument(f"--{who}-profile", default=None, metavar="FILE[:MODEL]",
+                       help=f"instead of --{who}-ms: the {who}'s measured latency profile (CSV; MODEL picks one of "
+                            "the file's models; builtin:dsi-paper-a100:MODEL is the DSI paper's A100 table)")
     g.add_argument("--acceptance", type=float, default=None, metavar="A",
                    help="probability that one draft token is accepted given a correct prefix, in [0, 1] "
                         "(required unless --acceptance-trace is given)")
@@ -50,7 +53,8 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hard-acceptance", type=float, default=None, metavar="P",
                    help="with --burstiness: acceptance in the hard state (default min(0.2, A/2))")
     g.add_argument("--acceptance-trace", dest="acceptance_trace", default=None, metavar="FILE",
-                   help="replay recorded acceptance outcomes instead (one trace a line: 0/1 string or "
+                   help="replay recorded acceptance outcomes instead: a JSON-lines trace from `simspec record` "
+                        "(per position) or a per-round trace, or text (one trace a line: 0/1 string or "
                         "'runs: n1 n2 ...'); replaces --acceptance (compare: needs --method montecarlo)")
     g.add_argument("--wrap", action="store_true",
                    help="with --acceptance-trace: repeat a trace that is shorter than --tokens instead of refusing it")
@@ -186,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--replications", "--reps", dest="replications", type=int, default=400, metavar="R",
                    help="Monte Carlo replications per model pair (default 400)")
     d.add_argument("--json", action="store_true", help="print the table (and the files written) as JSON")
+    from .real.cli import add_subcommands as _add_real  # measure, record (simspec.real: no torch import here)
+
+    _add_real(sub)
     return parser
 
 
@@ -198,8 +205,27 @@ def _lookahead(value: str):
         raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {value!r}") from None
 
 
+def _load_profiles(args) -> None:
+    """``--target-profile``/``--drafter-profile``: load them (errors name the file), and set the -ms flags' TPOTs."""
+    from .profiles import load_profile, profile_spec
+
+    for who in ("target", "drafter"):
+        spec = getattr(args, f"{who}_profile", None)
+        setattr(args, f"_{who}_model", None)
+        if spec is None:
+            continue
+        for flag in (f"--{who}-ttft-ms",) + (("--verify-ms-per-token",) if who == "target" else ()):
+            if getattr(args, flag[2:].replace("-", "_")):
+                raise SimspecError(f"--{who}-profile gives the {who}'s forward times (its prefill and verification "
+                                   f"costs included): drop {flag}")
+        model = load_profile(*profile_spec(spec))
+        setattr(args, f"_{who}_model", model)
+        setattr(args, f"{who}_ms", model.tpot_ms)
+
+
 def _check_flags(args) -> None:
     """Name the flag, not the internal parameter, when a number is out of range."""
+    _load_profiles(args)
     for flag, value in (("--target-ms", args.target_ms), ("--drafter-ms", args.drafter_ms)):
         if not (value > 0 and math.isfinite(value)):
             raise SimspecError(f"{flag} must be a latency in ms > 0, got {value:g}")
@@ -354,38 +380,57 @@ def _bursty(args, markov):
 
 def _scenario(args):
     _check_flags(args)
-    from .acceptance import IIDAcceptance, MarkovAcceptance, TraceAcceptance
+    from .acceptance import IIDAcceptance, MarkovAcceptance
     from .deployment import Deployment, Overheads
     from .latency import AffineLatency, ConstantLatency
     from .scenario import Scenario
 
     if args.acceptance_trace:
-        acc = TraceAcceptance.from_file(args.acceptance_trace, wrap=args.wrap)
+        from .traces import read_acceptance
+
+        acc = read_acceptance(args.acceptance_trace, wrap=args.wrap)
     elif args.burstiness is not None:
         acc = _bursty(args, MarkovAcceptance)
     else:
         acc = IIDAcceptance(args.acceptance)
-    if args.verify_ms_per_token:
+    if args._target_model is not None:
+        target = args._target_model
+    elif args.verify_ms_per_token:
         target = AffineLatency(args.target_ms, args.verify_ms_per_token, args.target_ttft_ms)
     else:
         target = ConstantLatency(args.target_ms, args.target_ttft_ms)
-    drafter = ConstantLatency(args.drafter_ms, args.drafter_ttft_ms)
+    drafter = args._drafter_model if args._drafter_model is not None else ConstantLatency(args.drafter_ms,
+                                                                                           args.drafter_ttft_ms)
+    deployment = Deployment(servers=args.servers, chain=not args.no_chain, queue=getattr(args, "queue", "fifo"),
+                            overheads=Overheads(getattr(args, "message_ms", 0.0), getattr(args, "sync_ms", 0.0),
+                                                getattr(args, "startup_ms", 0.0)))
+    # from_profiles adds a profile's loop overheads to the deployment's (ConstantLatency has none)
+    s = Scenario.from_profiles(target, drafter, acc, lookahead=_lookahead(args.lookahead), tokens=args.tokens,
+                               k_max=args.k_max, deployment=deployment)
     cv = getattr(args, "latency_cv", 0.0)
     if cv:
         from .latency import StochasticLatency
 
-        target, drafter = StochasticLatency(target, cv), StochasticLatency(drafter, cv)
-    deployment = Deployment(servers=args.servers, chain=not args.no_chain, queue=getattr(args, "queue", "fifo"),
-                            overheads=Overheads(getattr(args, "message_ms", 0.0), getattr(args, "sync_ms", 0.0),
-                                                getattr(args, "startup_ms", 0.0)))
-    return Scenario(target, drafter, acc, lookahead=_lookahead(args.lookahead), tokens=args.tokens,
-                    k_max=args.k_max, deployment=deployment)
+        s = s.replace(target=StochasticLatency(target, cv), drafter=StochasticLatency(drafter, cv))
+    return s
+
+
+def _needs_closed_form(scenario) -> None:
+    """compare and plan use the closed forms or the Monte Carlo: a scenario they cannot model is sent to simulate."""
+    from .planner import closed_form_applies
+
+    why = closed_form_applies(scenario)
+    if why is not None:
+        raise SimspecError(f"{why}: the closed forms and the Monte Carlo cannot model it; run `simspec simulate "
+                           "--algorithm nonsi|si|dsi` (the discrete-event engine) with the same flags")
 
 
 def _cmd_compare(args) -> int:
     from .compare import compare
 
-    cmp = compare(_scenario(args), args.method, replications=args.replications, rng=args.seed)
+    scenario = _scenario(args)
+    _needs_closed_form(scenario)
+    cmp = compare(scenario, args.method, replications=args.replications, rng=args.seed)
     if args.json:
         print(json.dumps(cmp.to_dict(), allow_nan=False, default=_json_default))
         return 0
@@ -453,7 +498,9 @@ def _cmd_plan(args) -> int:
         raise SimspecError("plan picks the best lookahead at every server count: drop --lookahead")
     if args.max_servers < 1:
         raise SimspecError(f"--max-servers must be an integer >= 1, got {args.max_servers}")
-    result = plan(_scenario(args), args.max_servers, objective=args.objective, method=args.method, rng=args.seed)
+    scenario = _scenario(args)
+    _needs_closed_form(scenario)
+    result = plan(scenario, args.max_servers, objective=args.objective, method=args.method, rng=args.seed)
     if args.plot:
         from .plots import save_figure
 
@@ -603,6 +650,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "plan": _cmd_plan, "vocab": _cmd_vocab,
                     "heatmap": _cmd_heatmap, "demo": _cmd_demo}
+        from .real.cli import COMMANDS as _real_commands
+
+        commands.update(_real_commands)
         _check_run_flags(args)
         return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head`: not an error

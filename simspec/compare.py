@@ -71,6 +71,11 @@ def _fixed_dsi_k(s: Scenario, k: int) -> tuple[int, int]:
     return k, need
 
 
+def _prefill_ms(model, s: Scenario) -> float:
+    """The prefill over the scenario's prompt, as the discrete-event engine times it (``ttft_ms`` with no prompt)."""
+    return float(model.forward(s.prompt_len, 0, "prefill")) if s.prompt_len else float(model.ttft_ms)
+
+
 _UNIT_NAMES = ("ms", "ms", "", "", "", "GPU-s", "GPU-s")
 
 
@@ -85,7 +90,7 @@ def _results(method, runs, s: Scenario, units=None, replications=None) -> list[A
     n = np.size(runs[0][1]["decode_ms"])
     rows = np.empty((7 * len(runs), n))
     for i, (algorithm, per_rep, ttft, *_) in enumerate(runs):
-        prefill_busy = s.target.ttft_ms + (s.drafter.ttft_ms if algorithm != "nonsi" else 0.0)
+        prefill_busy = _prefill_ms(s.target, s) + (_prefill_ms(s.drafter, s) if algorithm != "nonsi" else 0.0)
         block = rows[7 * i: 7 * i + 7]
         block[0] = per_rep["decode_ms"]
         block[1] = block[0] + ttft
@@ -158,8 +163,8 @@ def compare(
         )
     chain = s.deployment.chain
     t1, d = s.target.tpot_ms, s.drafter.tpot_ms
-    ttft_nonsi = s.target.ttft_ms
-    ttft_spec = max(s.target.ttft_ms, s.drafter.ttft_ms)
+    ttft_nonsi = _prefill_ms(s.target, s)
+    ttft_spec = max(ttft_nonsi, _prefill_ms(s.drafter, s))
     la = s.lookahead
     if method not in ("theory", "montecarlo"):
         raise InvalidParameterError(f"method must be 'theory' or 'montecarlo', got {method!r}")

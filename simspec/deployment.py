@@ -29,7 +29,7 @@ engine, command and experiment uses:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Overheads",
+    "LOOP_OVERHEADS",
     "QueueDiscipline",
     "Deployment",
     "LookaheadOptions",
@@ -63,28 +64,81 @@ def check_queue(queue: str) -> str:
     return queue
 
 
+#: The loop overheads: time the generation loop spends outside forwards, per unit (a measured profile's rows).
+LOOP_OVERHEADS = ("per_round_ms", "per_draft_token_ms", "per_drafter_forward_ms", "per_emitted_token_ms")
+
+
 @dataclass(frozen=True)
 class Overheads:
     """Costs the papers ignore and deployments pay; all zero by default, all in ms.
 
+    Communication (only the discrete-event engine models these):
     ``message_ms``: one message between the drafter's host and a target server,
     each way (a verification request, its result, a new prefix for the chain);
     ``sync_ms``: KV-cache synchronisation after a correction, before the drafter
     resumes; ``startup_ms``: start-up of a verification task on a server, before
-    its forward.  Only the discrete-event engine models them.
+    its forward.
+
+    Loop overheads (:data:`LOOP_OVERHEADS`: time the generation loop spends
+    outside forwards — sampling, bookkeeping, cache cropping —, as a measured
+    profile's ``overhead_*`` rows give them; :mod:`simspec.profiles`):
+    ``per_round_ms``: each SI verification round (DSI: each verification result
+    the coordinator handles); ``per_draft_token_ms``: each draft token proposed;
+    ``per_drafter_forward_ms``: each drafter forward (in simspec's engines one
+    per draft token, so the two add up; they differ in measured loops that
+    draft several tokens per forward); ``per_emitted_token_ms``: each token
+    emitted — also by non-SI, whose loop has no other overhead.  SI's and
+    non-SI's Monte Carlo and the discrete-event engine charge them
+    (``docs/model.md`` §2); the closed forms and DSI's Monte Carlo refuse any
+    overhead.  Overheads add field by field (``a + b``).
+
+    >>> ov = Overheads(per_round_ms=0.5) + Overheads(per_emitted_token_ms=0.1)
+    >>> ov.zero, ov.loop_zero, ov.loop == ov
+    (False, False, True)
     """
 
     message_ms: float = 0.0
     sync_ms: float = 0.0
     startup_ms: float = 0.0
+    per_round_ms: float = 0.0
+    per_draft_token_ms: float = 0.0
+    per_drafter_forward_ms: float = 0.0
+    per_emitted_token_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("message_ms", "sync_ms", "startup_ms"):
+        for name in ("message_ms", "sync_ms", "startup_ms") + LOOP_OVERHEADS:
             object.__setattr__(self, name, finite_nonneg(name, getattr(self, name), "overheads are in ms"))
 
     @property
     def zero(self) -> bool:
-        return self.message_ms == 0 and self.sync_ms == 0 and self.startup_ms == 0
+        """No overhead at all (what the closed forms and DSI's Monte Carlo need)."""
+        return self.message_ms == 0 and self.sync_ms == 0 and self.startup_ms == 0 and self.loop_zero
+
+    @property
+    def loop_zero(self) -> bool:
+        """No loop overhead (the four ``per_*`` fields are zero)."""
+        return (self.per_round_ms == 0 and self.per_draft_token_ms == 0 and self.per_drafter_forward_ms == 0
+                and self.per_emitted_token_ms == 0)
+
+    @property
+    def loop(self) -> "Overheads":
+        """These overheads with the communication ones (message, sync, start-up) set to zero."""
+        return Overheads(**{name: getattr(self, name) for name in LOOP_OVERHEADS})
+
+    @property
+    def per_draft_ms(self) -> float:
+        """Loop overhead of one draft in simspec's engines: ``per_draft_token_ms + per_drafter_forward_ms``."""
+        return self.per_draft_token_ms + self.per_drafter_forward_ms
+
+    def __add__(self, other: "Overheads") -> "Overheads":
+        if not isinstance(other, Overheads):
+            return NotImplemented
+        return Overheads(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def __repr__(self) -> str:
+        """Only the non-zero fields (``Overheads()`` is no overhead)."""
+        parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name)]
+        return f"Overheads({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -92,7 +146,7 @@ class Deployment:
     """Target servers (total instances, the chain's included), chain on/off, queue discipline, overheads.
 
     >>> Deployment()
-    Deployment(servers=None, chain=True, queue='fifo', overheads=Overheads(message_ms=0.0, sync_ms=0.0, startup_ms=0.0))
+    Deployment(servers=None, chain=True, queue='fifo', overheads=Overheads())
     >>> Deployment(servers=1).speculation_servers   # the chain takes the only server: DSI is non-SI
     0
     """
@@ -128,8 +182,7 @@ class Deployment:
 
     def describe(self) -> dict:
         return {"servers": self.servers, "chain": self.chain, "queue": self.queue,
-                "message_ms": self.overheads.message_ms, "sync_ms": self.overheads.sync_ms,
-                "startup_ms": self.overheads.startup_ms}
+                **{f.name: getattr(self.overheads, f.name) for f in fields(self.overheads)}}
 
 
 def dsi_servers_needed(scenario: "Scenario", k) -> np.ndarray:
@@ -137,7 +190,9 @@ def dsi_servers_needed(scenario: "Scenario", k) -> np.ndarray:
 
     ``⌈(v(k) + startup)/(k d)⌉`` speculative servers, plus one for the chain when
     it runs; ``v(k)`` is the target's verification forward of width ``k + 1``
-    from the scenario's latency model.  Vectorised over ``k``.
+    from the scenario's latency model, and ``d`` the drafter's time per draft
+    (its TPOT plus the loop overheads of a draft, ``Overheads.per_draft_ms``).
+    Vectorised over ``k``.
     """
     from . import theory
 
@@ -149,7 +204,13 @@ def dsi_servers_needed(scenario: "Scenario", k) -> np.ndarray:
     t1 = float(s.target.tpot_ms)
     v = np.asarray(s.target.forward(k + 1, s.prompt_len), dtype=float)
     slope = (v / t1 - 1.0) / k + dep.overheads.startup_ms / t1 / k
-    return theory.dsi_servers_needed(s.c, k, slope, dep.chain)
+    return theory.dsi_servers_needed(_draft_ratio(s), k, slope, dep.chain)
+
+
+def _draft_ratio(s: "Scenario") -> float:
+    """``c`` with the drafter's loop overheads per draft: ``(d + per_draft_ms)/t`` (``s.c`` when they are 0)."""
+    extra = s.deployment.overheads.per_draft_ms
+    return (s.drafter.tpot_ms + extra) / s.target.tpot_ms if extra else s.c
 
 
 def _servers_needed_scalar(s: "Scenario", k: int) -> np.int64:
@@ -159,9 +220,10 @@ def _servers_needed_scalar(s: "Scenario", k: int) -> np.int64:
     t1 = float(s.target.tpot_ms)
     v = float(s.target.forward(k + 1, s.prompt_len))
     slope = (v / t1 - 1.0) / k + s.deployment.overheads.startup_ms / t1 / k
-    need = (1.0 + slope * k) / (k * s.c)
+    c = _draft_ratio(s)
+    need = (1.0 + slope * k) / (k * c)
     if not (slope >= 0 and math.isfinite(need) and need <= theory.MAX_SERVERS):
-        return theory.dsi_servers_needed(s.c, k, slope, s.deployment.chain)  # raises the named error
+        return theory.dsi_servers_needed(c, k, slope, s.deployment.chain)  # raises the named error
     return np.int64(math.ceil(need - theory._EPS) + (1 if s.deployment.chain else 0))
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "SimspecError",
     "InvalidParameterError",
     "TraceFormatError",
+    "ProfileFormatError",
     "UnsupportedScenarioError",
     "OptionalDependencyError",
     "DistributionError",
@@ -31,6 +32,10 @@ class InvalidParameterError(SimspecError, ValueError):
 
 class TraceFormatError(SimspecError, ValueError):
     """A trace or profile file is malformed; the message names the file and line."""
+
+
+class ProfileFormatError(TraceFormatError):
+    """A latency profile CSV is malformed; the message names the file, the line and the column."""
 
 
 class UnsupportedScenarioError(SimspecError, ValueError):

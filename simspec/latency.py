@@ -50,6 +50,7 @@ __all__ = [
     "ConstantLatency",
     "AffineLatency",
     "StochasticLatency",
+    "ScaledLatency",
     "Phase",
     "sample_latency",
     "is_deterministic",
@@ -256,3 +257,42 @@ class StochasticLatency:
             return mean
         s2 = np.log1p(self.cv**2)
         return mean * rng.lognormal(-s2 / 2, np.sqrt(s2), size=np.shape(mean) or None)
+
+
+@dataclass(frozen=True)
+class ScaledLatency:
+    """Another model's forwards, each taking ``factor`` of its time (e.g. the first ``L`` of ``N`` layers).
+
+    >>> part = ScaledLatency(AffineLatency(30.0, 2.0), 0.25)
+    >>> part.tpot_ms, part.forward([1, 3]).tolist()
+    (7.5, [7.5, 8.5])
+    """
+
+    base: LatencyModel
+    factor: float
+
+    def __post_init__(self) -> None:
+        check_latency_model("base", self.base)
+        object.__setattr__(self, "factor", positive("factor", self.factor, "a share of the base model's time"))
+
+    @property
+    def tpot_ms(self) -> float:
+        return self.factor * self.base.tpot_ms
+
+    @property
+    def ttft_ms(self) -> float:
+        return self.factor * self.base.ttft_ms
+
+    @property
+    def context_dependent(self) -> bool:
+        return self.base.context_dependent
+
+    @property
+    def deterministic(self) -> bool:
+        return bool(self.base.deterministic)
+
+    def forward(self, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        return self.factor * self.base.forward(n_new, context_len, phase)
+
+    def sample(self, rng: np.random.Generator, n_new: ArrayLike = 1, context_len: int = 0, phase: Phase = "decode"):
+        return self.factor * self.base.sample(rng, n_new, context_len, phase)

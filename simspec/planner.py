@@ -98,8 +98,11 @@ def closed_form_applies(s: Scenario) -> str | None:
             return f"the {name} latency depends on context length"
         if not is_deterministic(model):
             return f"the {name} latency is stochastic"
-    if not s.deployment.overheads.zero:
-        return "the deployment has overheads (messages, KV sync, start-up)"
+    ov = s.deployment.overheads
+    if not ov.zero:
+        named = [name for name in ("message_ms", "sync_ms", "startup_ms", "per_round_ms", "per_draft_token_ms",
+                                   "per_drafter_forward_ms", "per_emitted_token_ms") if getattr(ov, name)]
+        return f"the deployment has overheads ({', '.join(named)})"
     return None
 
 

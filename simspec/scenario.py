@@ -28,7 +28,7 @@ from typing import Any, Literal, Union
 
 from ._checks import int_at_least, probability
 from .acceptance import AcceptanceProcess, IIDAcceptance
-from .deployment import Deployment, Overheads
+from .deployment import LOOP_OVERHEADS, Deployment, Overheads
 from .errors import InvalidParameterError
 from .latency import ConstantLatency, LatencyModel, check_latency_model
 from .lookahead import LookaheadPolicy, StaticLookahead
@@ -130,6 +130,40 @@ class Scenario:
             **kwargs,
         )
 
+    @classmethod
+    def from_profiles(
+        cls,
+        target: LatencyModel,
+        drafter: LatencyModel,
+        acceptance: float | AcceptanceProcess,
+        **kwargs: Any,
+    ) -> "Scenario":
+        """A scenario from measured latency profiles (:func:`simspec.profiles.load_profile`), with their overheads.
+
+        The one rule for a profile's loop overheads: the deployment's overheads
+        are ``overheads`` (default none) plus the target's and the drafter's
+        ``overheads`` (:class:`~simspec.profiles.ProfileLatency`), field by field.
+        Either model may be any latency model (one without ``overheads`` adds none).
+        ``Scenario(...)`` and ``replace`` never read a model's overheads, so they
+        are counted once.
+
+        >>> from simspec.profiles import builtin_profile
+        >>> s = Scenario.from_profiles(builtin_profile("dsi-paper-a100", "vicuna-13b@cnn-dm"),
+        ...                            builtin_profile("dsi-paper-a100", "vicuna-68m"), 0.63)
+        >>> round(s.c, 4), s.deployment.overheads.zero
+        (0.0663, True)
+        """
+        if not isinstance(acceptance, AcceptanceProcess):
+            acceptance = IIDAcceptance(probability("acceptance", acceptance))
+        base = kwargs.pop("overheads", None)
+        dep = kwargs.get("deployment")
+        total = base if base is not None else (dep.overheads if isinstance(dep, Deployment) else Overheads())
+        for model in (target, drafter):
+            extra = getattr(model, "overheads", None)
+            if isinstance(extra, Overheads):
+                total = total + extra
+        return cls(target, drafter, acceptance, overheads=total, **kwargs)
+
     @property
     def c(self) -> float:
         """Drafter/target decode latency ratio."""
@@ -175,6 +209,7 @@ class Scenario:
             "message_ms": self.deployment.overheads.message_ms,
             "sync_ms": self.deployment.overheads.sync_ms,
             "startup_ms": self.deployment.overheads.startup_ms,
+            **{name: getattr(self.deployment.overheads, name) for name in LOOP_OVERHEADS},
             "tokens": self.tokens,
             "prompt_len": self.prompt_len,
         }

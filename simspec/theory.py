@@ -28,6 +28,7 @@ from .errors import InvalidParameterError
 
 __all__ = [
     "si_expected_tokens_per_iteration",
+    "si_acceptance_rate_from_tokens",
     "si_latency_per_token",
     "si_speedup",
     "best_si_lookahead",
@@ -91,6 +92,36 @@ def si_expected_tokens_per_iteration(a, k):
     Derivation: ``theory/si.md``; test ``tests/test_theory_vs_montecarlo.py::test_si_closed_form``.
     """
     return _geometric_sum(_a(a), _k(k) + 1)
+
+
+def si_acceptance_rate_from_tokens(tokens_per_iteration, k):
+    """The i.i.d. rate ``a`` at which SI with lookahead ``k`` emits ``tokens_per_iteration`` tokens per round.
+
+    The inverse of :func:`si_expected_tokens_per_iteration` in ``a`` (bisection to
+    machine precision; the map ``a -> (1 − a^{k+1})/(1 − a)`` is increasing from 1
+    to ``k + 1``).  Serving engines log the mean acceptance length (tokens per
+    round, bonus included) but not always ``k``: the lookahead must be given.
+
+    >>> round(float(si_acceptance_rate_from_tokens(si_expected_tokens_per_iteration(0.8, 4), 4)), 12)
+    0.8
+    >>> float(si_acceptance_rate_from_tokens(5.0, 4))
+    1.0
+    """
+    k = _k(k)
+    tau = np.asarray(tokens_per_iteration, dtype=float)
+    if not np.all(np.isfinite(tau)) or np.any(tau < 1) or np.any(tau > k + 1 + 1e-12):
+        raise InvalidParameterError(
+            f"tokens per iteration must lie in [1, k + 1] (one token per round at a = 0, k + 1 at a = 1), "
+            f"got {tokens_per_iteration!r} with k = {k.tolist()!r}; check that k is the lookahead the server ran with"
+        )
+    tau, k = np.broadcast_arrays(np.minimum(tau, k + 1.0), k)
+    lo, hi = np.zeros(tau.shape), np.ones(tau.shape)
+    for _ in range(64):  # 2^-64 < machine precision on [0, 1]
+        mid = 0.5 * (lo + hi)
+        low = _geometric_sum(mid, k + 1) < tau
+        lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
+    out = np.where(tau >= k + 1, 1.0, np.where(tau <= 1, 0.0, 0.5 * (lo + hi)))
+    return float(out) if out.ndim == 0 else out
 
 
 def si_latency_per_token(a, c, k, slope=0.0):

@@ -22,6 +22,18 @@ not cut).  With ``N`` servers the chain takes one and tasks share ``N − 1``;
 without the chain (``chain=False``) tasks share all ``N``.  ``N = None``: as many
 as the tasks need.
 
+Loop overheads (:class:`~simspec.Overheads`, ``docs/model.md`` §2), where DSI pays them:
+
+* **drafter side**, on the drafter's timeline: each draft takes its forward and then
+  ``per_draft_token_ms + per_drafter_forward_ms`` (a draft is usable at the end of both);
+  the drafter's busy time counts its forwards only;
+* **coordinator side**: a verification result that reaches the coordinator takes effect
+  ``per_round_ms + m·per_emitted_token_ms`` later, ``m`` the positions it covers past the
+  confirmed prefix when it arrives (its emitted tokens, unless the chain gets there first);
+  a token of the non-SI chain takes effect ``per_emitted_token_ms`` after it is produced
+  (without messages, the chain starts its next forward then: the chain is non-SI with its
+  loop overhead).
+
 Drafts inside a block are not separate events: a block is one timeout, and the
 time each draft finished is known from the block's draw — every event the
 engine does not need is a cost.
@@ -87,9 +99,15 @@ class DSIRun:
         # per-run constants of the hot paths (each the very float the per-event expression gives)
         self._timeout = env.timeout
         self._msg = overheads.message_ms
-        self._block_dur = None if self.d_const is None else self.d_const * k
+        self._o = overheads.per_draft_ms  # loop overhead after each draft's forward
+        self._per_round = overheads.per_round_ms
+        self._per_emit = overheads.per_emitted_token_ms
+        self._holds = bool(self._per_round or self._per_emit)
+        self._step = None if self.d_const is None else self.d_const + self._o  # one draft: forward + overhead
+        self._block_dur = None if self._step is None else self._step * k
         self._service = None if self.v_const is None else overheads.startup_ms + self.v_const
-        self._on_task_done = self._result  # bound once: every task calls it
+        # bound once: every task calls it (straight to _result when nothing lies between a task and its effect)
+        self._on_task_done = self._arrive if self._holds else self._result
         # state
         self.V = 0  # positions confirmed
         self.epoch = 0
@@ -100,6 +118,7 @@ class DSIRun:
         self.block_p = 0
         self.block_t = 0.0
         self.block_ends: np.ndarray | None = None
+        self.block_times: np.ndarray | None = None  # the forwards' times, with loop overheads
         self._block_ev: simpy.Event | None = None  # the block in flight this epoch (None after a restart)
         self.drafting = False
         self.drafter_forwards = 0
@@ -137,7 +156,7 @@ class DSIRun:
         if not self.drafting or pos >= self.block_p + self.k:
             return False
         j = pos - self.block_p
-        end = self.block_t + (self.d_const * (j + 1) if self.block_ends is None else self.block_ends[j])
+        end = self.block_t + (self._step * (j + 1) if self.block_ends is None else self.block_ends[j])
         return now >= end - 1e-12 * max(1.0, abs(end))
 
     # -- drafter -------------------------------------------------------------------------
@@ -157,7 +176,8 @@ class DSIRun:
             dur = self._block_dur  # block_ends stays None: draft ends are block_t + d_const·(j + 1)
         else:
             times = np.array([sample_latency(self.drafter, self.rng, 1, self.prompt + self.block_p + j) for j in range(self.k)])
-            self.block_ends = np.cumsum(times)
+            self.block_times = times
+            self.block_ends = np.cumsum(times + self._o) if self._o else np.cumsum(times)
             dur = float(self.block_ends[-1])
         if self.log:
             self.log(now, "draft_start", "drafter", None, (self.block_p, self.block_p + self.k - 1))
@@ -172,7 +192,10 @@ class DSIRun:
         if log:
             log(now, "draft_end", "drafter", None, (p, p + k - 1))
         self.drafter_forwards += k
-        self.drafter_busy += now - self.block_t
+        if self._o:  # busy: the forwards, not the loop overheads between them
+            self.drafter_busy += k * self.d_const if self.block_ends is None else float(self.block_times.sum())
+        else:
+            self.drafter_busy += now - self.block_t
         seq = self.task_seq = self.task_seq + 1
         service = self._service
         if service is None:
@@ -196,19 +219,52 @@ class DSIRun:
 
     def _stop_drafter(self, now: float) -> None:
         if self.drafting:
-            self.drafter_busy += now - self.block_t
-            if self.block_ends is None:
-                self.drafter_forwards += math.ceil((now - self.block_t) / self.d_const - 1e-9)
+            e = now - self.block_t
+            if self._o:
+                self.drafter_busy += self._busy_part(e)
             else:
-                self.drafter_forwards += int(np.searchsorted(self.block_ends, now - self.block_t - 1e-12) + 1)
+                self.drafter_busy += e
+            if self.block_ends is None:
+                self.drafter_forwards += math.ceil(e / self._step - 1e-9)
+            else:
+                self.drafter_forwards += int(np.searchsorted(self.block_ends, e - 1e-12) + 1)
             if self.log:
                 self.log(now, "draft_cancel", "drafter", None, (self.block_p, self.block_p + self.k - 1))
         self.drafting = False
 
+    def _busy_part(self, e: float) -> float:
+        """Forward time within the first ``e`` ms of the current block (each draft: forward, then overhead)."""
+        if self.block_ends is None:
+            d, step = self.d_const, self._step
+            done = min(int(e // step), self.k)
+            return done * d + min(max(e - done * step, 0.0), d)
+        starts = self.block_ends - (self.block_times + self._o)
+        return float(np.clip(e - starts, 0.0, self.block_times).sum())
+
     # -- verification results --------------------------------------------------------------
     def _task_done(self, task: Task) -> None:
         if self._msg > 0:
-            self._timeout(self._msg).callbacks.append(lambda _ev: self._result(task))
+            self._timeout(self._msg).callbacks.append(lambda _ev: self._arrive(task))
+        else:
+            self._arrive(task)
+
+    def _arrive(self, task: Task) -> None:
+        """A result reaches the coordinator: it takes effect after the loop overheads of handling it."""
+        if not self._holds:
+            self._result(task)
+            return
+        if task.epoch != self.epoch or self.finished:
+            return
+        hold = self._per_round
+        if self._per_emit:
+            bonus = task.p + task.k
+            j = self.nxt[task.p]
+            end = j + 1 if (j <= bonus and j < self.S) else min(bonus + 1, self.S)
+            m = end - max(task.p, self.V)
+            if m > 0:
+                hold += m * self._per_emit
+        if hold > 0:
+            self._timeout(hold).callbacks.append(lambda _ev: self._result(task))
         else:
             self._result(task)
 
@@ -342,7 +398,11 @@ class DSIRun:
             # the server knows its own token and goes on; the coordinator hears of it later
             if pos + 1 < self.S:
                 self._chain_begin(pos + 1, now)
-            self._timeout(self._msg).callbacks.append(lambda _ev: self._chain_result(pos, self.env.now))
+            delay = self._msg + self._per_emit if self._per_emit else self._msg
+            self._timeout(delay).callbacks.append(lambda _ev: self._chain_result(pos, self.env.now))
+        elif self._per_emit:
+            # the token takes effect (and the chain goes on) after the loop's overhead of emitting it
+            self._timeout(self._per_emit).callbacks.append(lambda _ev: self._chain_result(pos, self.env.now))
         else:
             self._chain_result(pos, now)
 

@@ -112,9 +112,10 @@ def run_once(
     queue = check_queue(queue)
     env = simpy.Environment()
     nxt = next_rejection(A[None, :])[0]
-    # prefills: the target's, and for SI/DSI the drafter's on its own device at the same time
-    target_prefill = sample_latency(s.target, rng, 1, s.prompt_len, "prefill")
-    drafter_prefill = 0.0 if algorithm == "nonsi" else sample_latency(s.drafter, rng, 1, s.prompt_len, "prefill")
+    # prefills: the target's, and for SI/DSI the drafter's on its own device at the same time; a prefill
+    # forward processes the prompt's tokens on an empty cache (a prompt length of 0: unknown, the model's TTFT)
+    target_prefill = sample_latency(s.target, rng, s.prompt_len, 0, "prefill")
+    drafter_prefill = 0.0 if algorithm == "nonsi" else sample_latency(s.drafter, rng, s.prompt_len, 0, "prefill")
     ttft = max(target_prefill, drafter_prefill)
     if ttft:
         log(0.0, "prefill_start", "prefill")
@@ -148,7 +149,8 @@ def run_once(
         env.run()
         forwards, la = stats["rounds"], (pol.static_k if pol.static_k is not None else pol.name)
     elif algorithm == "nonsi":
-        env.process(nonsi_process(env, s.tokens, s.target, rng, s.prompt_len, log, stats))
+        env.process(nonsi_process(env, s.tokens, s.target, rng, s.prompt_len, log, stats,
+                                  overheads.per_emitted_token_ms))
         env.run()
         forwards, la = s.tokens, None
     else:

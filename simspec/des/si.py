@@ -4,12 +4,17 @@ SI (Leviathan et al. 2023; Chen et al. 2023): the drafter drafts ``k`` tokens,
 sends them to the target (``message_ms``), the target verifies them in one
 forward of width ``k + 1`` (after ``startup_ms``), the result comes back
 (``message_ms``), and after a rejection the drafter synchronises its KV cache
-(``sync_ms``).  Drafter and target never overlap.  The lookahead may change per
+(``sync_ms``).  Drafter and target never overlap.  Loop overheads
+(``docs/model.md`` §2): the drafting phase of ``j`` drafts is followed by
+``j·(per_draft_token_ms + per_drafter_forward_ms)``, and the round, once its
+result is back, by ``per_round_ms + (n + 1)·per_emitted_token_ms`` for its
+``n + 1`` emitted tokens (before any sync); neither is busy time.  The lookahead may change per
 round (any :class:`~simspec.lookahead.LookaheadPolicy`); each round's cut and
 accepted count come from :func:`simspec.rounds.si_round`, the rule the Monte
 Carlo applies too.
 
-non-SI: ``S`` target decode forwards, one after another.
+non-SI: ``S`` target decode forwards, one after another, each followed by
+``per_emitted_token_ms`` (its loop's only overhead).
 
 Speed: with a static lookahead and constant latencies (deterministic and
 independent of the context, the papers' setting) each round's times are known
@@ -52,6 +57,8 @@ def si_process(env: simpy.Environment, acc: np.ndarray, nxt: np.ndarray, policy:
 def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, signals, log, stats):
     """Any lookahead policy, any latency model: the policy proposes each round's ``k``."""
     S = acc.size
+    per_draft, per_round, per_emit = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms
+    loop = per_round or per_emit
     ctrl = policy.start(1)
     nxt2 = nxt[None, :]
     nxt_list = nxt.tolist()  # Python ints for si_round
@@ -70,6 +77,8 @@ def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, sig
             if log:
                 log(env.now, "draft_end", "drafter", None, (pos, pos + k - 1))
             stats["drafter_busy"] += d
+            if per_draft:
+                yield env.timeout(k * per_draft)
         if ov.message_ms:
             yield env.timeout(ov.message_ms)
         task += 1
@@ -86,6 +95,8 @@ def _si_general(env, acc, nxt, policy, target, drafter, rng, ov, prompt_len, sig
         ctrl.observe(np.array([k]), np.array([n]))
         stats["rounds"] += 1
         stats["drafts"] += k
+        if loop:
+            yield env.timeout(per_round + (n + 1) * per_emit)
         if n < k:
             if log:
                 log(env.now, "reject", "drafter", None, (pos + n, pos + n))
@@ -115,6 +126,8 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
     verify_time = [ov.startup_ms + sample_latency(target, rng, kk + 1, prompt_len) for kk in range(k_top + 1)]
     timeout = env.timeout
     msg, sync = ov.message_ms, ov.sync_ms
+    per_draft, per_round, per_emit = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms
+    loop = per_round or per_emit
     drafter_busy, target_busy = stats["drafter_busy"], stats["target_busy"]
     rounds = drafts = rejections = 0
     pos = task = 0
@@ -128,6 +141,8 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
             if log:
                 log(env.now, "draft_end", "drafter", None, (pos, pos + kk - 1))
             drafter_busy += d
+            if per_draft:
+                yield timeout(kk * per_draft)
         if msg:
             yield timeout(msg)
         task += 1
@@ -142,6 +157,8 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
             yield timeout(msg)
         rounds += 1
         drafts += kk
+        if loop:
+            yield timeout(per_round + (n + 1) * per_emit)
         if n < kk:
             if log:
                 log(env.now, "reject", "drafter", None, (pos + n, pos + n))
@@ -160,7 +177,7 @@ def _si_static(env, nxt, k, target, drafter, rng, ov, prompt_len, log, stats):
 
 
 def nonsi_process(env: simpy.Environment, S: int, target: LatencyModel, rng: np.random.Generator,
-                  prompt_len: int, log, stats: dict):
+                  prompt_len: int, log, stats: dict, per_emit: float = 0.0):
     """Generator process of one non-SI run; fills ``stats``.
 
     One timeout per token, also on the fast path (fixed latency: the forward
@@ -182,6 +199,8 @@ def nonsi_process(env: simpy.Environment, S: int, target: LatencyModel, rng: np.
             log(now, "chain_end", "server 0", None, (pos, pos))
             log(now, "confirm", "server 0", None, (pos, pos))
         busy += t
+        if per_emit:
+            yield timeout(per_emit)
     stats["target_busy"] = busy
     stats["peak"] = 1
     if log:

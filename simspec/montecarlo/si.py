@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..deployment import Overheads
 from ..latency import LatencyModel
 from ..lookahead import LookaheadPolicy, RoundView, checked_proposal
 from ..rounds import BLOCK_ELEMENTS, si_round_lanes, static_rounds
@@ -147,8 +148,13 @@ def si_run(
     drafter: LatencyModel,
     prompt_len: int = 0,
     signals=None,
+    overheads: Overheads | None = None,
 ) -> dict[str, np.ndarray]:
     """Decode time and costs of SI, one lane per row of ``accepted``.
+
+    ``overheads``: its loop overheads are added to the decode time (not to
+    the busy times): ``rounds·per_round + drafts·(per_draft_token +
+    per_drafter_forward) + S·per_emitted_token`` (one drafter forward per draft).
 
     A static lookahead is counted by :func:`simspec.rounds.static_rounds`
     straight from the outcomes; a dynamic one runs the round loop on blocks of
@@ -176,8 +182,12 @@ def si_run(
         verify = np.asarray(target.forward(res["width"], prompt_len), dtype=float)  # a few entries per lane
         verify_ms = np.bincount(res["width_lane"], weights=res["width_count"] * verify, minlength=reps)
     draft_ms = res["drafts"] * d
+    decode_ms = draft_ms + verify_ms
+    if overheads is not None and not overheads.loop_zero:
+        decode_ms += (res["rounds"] * overheads.per_round_ms + res["drafts"] * overheads.per_draft_ms
+                      + S * overheads.per_emitted_token_ms)
     return {
-        "decode_ms": draft_ms + verify_ms,
+        "decode_ms": decode_ms,
         "target_forwards": res["rounds"].astype(float),
         "target_forwards_wasted": np.zeros(reps),
         "drafter_forwards": res["drafts"].astype(float),
