@@ -457,6 +457,11 @@ class ProfileLatency:
         return self._value(self.prefill, self.prefill.widths[0], self.prefill.contexts[0], "prefill", warn=False)
 
     @property
+    def max_width(self) -> int | None:
+        """The widest measured decode forward; None when only one width is measured (constant in width)."""
+        return int(max(self.decode.widths)) if len(self.decode.widths) > 1 else None
+
+    @property
     def context_dependent(self) -> bool:
         """True iff the decode times differ across the measured contexts."""
         return self.decode.varies_with_context()

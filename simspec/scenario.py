@@ -145,7 +145,9 @@ class Scenario:
         ``overheads`` (:class:`~simspec.profiles.ProfileLatency`), field by field.
         Either model may be any latency model (one without ``overheads`` adds none).
         ``Scenario(...)`` and ``replace`` never read a model's overheads, so they
-        are counted once.
+        are counted once.  A target profile measured at several widths also caps
+        ``k_max`` (the lookaheads "best" searches) at its widest verification,
+        ``max_width − 1``: beyond it a profile only repeats its last value.
 
         >>> from simspec.profiles import builtin_profile
         >>> s = Scenario.from_profiles(builtin_profile("dsi-paper-a100", "vicuna-13b@cnn-dm"),
@@ -162,6 +164,9 @@ class Scenario:
             extra = getattr(model, "overheads", None)
             if isinstance(extra, Overheads):
                 total = total + extra
+        widest = getattr(target, "max_width", None)
+        if isinstance(widest, int) and widest >= 2:
+            kwargs["k_max"] = min(kwargs.get("k_max", 200), widest - 1)
         return cls(target, drafter, acceptance, overheads=total, **kwargs)
 
     @property

@@ -59,15 +59,32 @@ def _c(c):
     return c
 
 
-def _slope(slope):
-    """``slope`` checked: finite and >= 0 (a wider verification forward is never faster); a float if scalar."""
+def _slope(slope, k=None):
+    """``slope`` checked: finite, and a verification forward of positive time (``1 + slope·k > 0``; ``> −1`` when
+    no ``k`` is given); a float if scalar.  Negative slopes are allowed: measured profiles are not monotone in
+    width (a width-4 forward can be faster than a width-2 one), so a wider verification can cost less."""
     s = np.asarray(slope, dtype=float)
-    if not np.all(np.isfinite(s)) or np.any(s < 0):
-        flat = s.ravel()
-        bad = float(flat[np.flatnonzero(~(np.isfinite(flat) & (flat >= 0)))[0]])
+    if isinstance(k, str):  # "unbounded": rounds of any length (the oracle), so 1 + slope·k > 0 for every k
+        if not np.all(np.isfinite(s)) or np.any(s < 0):
+            raise InvalidParameterError(
+                f"slope must be a finite number >= 0 here (rounds of any length: a negative slope would make "
+                f"long verifications take negative time), got {slope!r}"
+            )
+        return float(s) if s.ndim == 0 else s
+    try:
+        v = 1.0 + s * (1 if k is None else np.asarray(k, dtype=float))
+    except ValueError:
         raise InvalidParameterError(
-            f"slope (extra verification cost per extra token, in target TPOTs) must be a finite number >= 0, "
-            f"got {bad!r}; a wider verification forward is never faster, so give 0 for the papers' model"
+            f"slope has shape {s.shape}, which does not match the lookaheads' {np.shape(k)}: give one slope, "
+            "or one per lookahead"
+        ) from None
+    if not np.all(np.isfinite(s)) or not np.all(v > 0):
+        flat = np.broadcast_to(s, np.broadcast_shapes(s.shape, np.shape(v))).ravel()
+        bad = float(flat[np.flatnonzero(~(np.isfinite(flat) & (np.ravel(np.broadcast_to(v, flat.shape)) > 0)))[0]])
+        raise InvalidParameterError(
+            f"slope (extra verification cost per extra token, in target TPOTs) must be finite and leave the "
+            f"verification of k + 1 tokens a positive time (1 + slope·k > 0), got {bad!r}; give 0 for the papers' "
+            "model"
         )
     return float(s) if s.ndim == 0 else s
 
@@ -130,7 +147,7 @@ def si_latency_per_token(a, c, k, slope=0.0):
     Derivation: ``theory/si.md``.
     """
     k = _k(k)
-    return (k * _c(c) + 1.0 + _slope(slope) * k) / si_expected_tokens_per_iteration(a, k)
+    return (k * _c(c) + 1.0 + _slope(slope, k) * k) / si_expected_tokens_per_iteration(a, k)
 
 
 def si_speedup(a, c, k, slope=0.0):
@@ -167,7 +184,7 @@ def oracle_latency_per_token(a, c, slope=0.0):
 
     Derivation: ``theory/oracle.md``.
     """
-    return _c(c) + _slope(slope) + 1.0 - _a(a)
+    return _c(c) + _slope(slope, "unbounded") + 1.0 - _a(a)
 
 
 def dsi_prop1_latency_per_token(a, c):
@@ -188,7 +205,8 @@ def dsi_epoch_duration(r, k, c, slope=0.0, chain=True):
     r = np.asarray(r)
     if np.any(r < 1):
         raise InvalidParameterError("epoch length r must be >= 1")
-    return epoch_duration_unchecked(r, _k(k), _c(c), _slope(slope), chain)
+    k = _k(k)
+    return epoch_duration_unchecked(r, k, _c(c), _slope(slope, k), chain)
 
 
 def epoch_duration_unchecked(r, k, c, slope, chain):
@@ -242,7 +260,7 @@ def dsi_latency_per_token(a, c, k, slope=0.0, chain=True):
     Derivation: ``theory/dsi_epoch_map.md``.
     """
     a, c, k = np.broadcast_arrays(_a(a), _c(c), _k(k))
-    slope = _slope(slope)
+    slope = _slope(slope, k)
     check_lookahead_size("lookahead k", int(k.max(initial=1)))
     if slope != 0.0 or not chain:
         out = np.empty(a.shape)
@@ -300,7 +318,7 @@ def dsi_servers_needed(c, k, slope=0.0, chain=True):
     k = _k(k)
     if np.any(c == 0):
         raise InvalidParameterError("a drafter with zero latency needs unboundedly many servers; give c > 0")
-    v = 1.0 + _slope(slope) * k
+    v = 1.0 + _slope(slope, k) * k
     with np.errstate(over="ignore"):
         need = v / (k * c)
     if np.any(need > MAX_SERVERS):  # the int64 cast below would wrap around to a negative count

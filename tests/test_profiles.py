@@ -405,3 +405,18 @@ def json_load(text):
     import json
 
     return json.loads(text)
+
+
+def test_a_multi_width_target_caps_the_searched_lookaheads(tmp_path):
+    from simspec import Scenario, compare
+    from simspec.profiles import write_profile
+
+    p = tmp_path / "p.csv"
+    rows = [dict(model="t", phase="decode", width=w, context_len=0, median_ms=ms)
+            for w, ms in [(1, 105.0), (2, 100.0), (3, 280.0), (4, 171.0)]]  # not monotone: width 2 is fastest
+    rows.append(dict(model="d", phase="decode", width=1, context_len=0, median_ms=20.0))
+    write_profile(p, rows)
+    s = Scenario.from_profiles(load_profile(p, "t"), load_profile(p, "d"), 0.7, lookahead="best", tokens=64)
+    assert s.k_max == 3  # verification of k + 1 tokens measured up to width 4
+    c = compare(s, "theory")  # a verification cheaper than a decode (negative slope) is priced, not refused
+    assert c.si.lookahead == 1 and c.dsi.lookahead == 1
