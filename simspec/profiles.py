@@ -94,7 +94,7 @@ OVERHEAD_PHASES = {
     "overhead_per_emitted_token": "per_emitted_token_ms",
 }
 #: Built-in profiles, loadable as ``"builtin:NAME"`` (files in ``simspec/data/profiles/``).
-BUILTIN_PROFILES = {"dsi-paper-a100": "dsi_paper_a100.csv"}
+BUILTIN_PROFILES = {"dsi-paper-a100": "dsi_paper_a100.csv", "cpu-real-pair": "cpu_real_pair.csv"}
 
 _Z75 = 0.6744897501960817  # Φ⁻¹(0.75): a log-normal's quartiles are median·exp(∓ _Z75·σ)
 _MAX_TOKENS = 10**9  # a width or context past this is a typo, not a measurement
