@@ -65,6 +65,8 @@ __all__ = [
     "load_round_trace",
     "write_round_trace",
     "read_acceptance",
+    "BUILTIN_TRACES",
+    "builtin_trace",
 ]
 
 ACCEPTANCE_TRACE_FORMAT = "simspec-acceptance-trace"
@@ -642,3 +644,25 @@ def read_acceptance(path: str | os.PathLike, wrap: bool = False) -> TraceAccepta
             return load_round_trace(path).acceptance(wrap=wrap)
         return load_acceptance_trace(path, wrap=wrap)  # it says what is wrong with a malformed line
     return TraceAcceptance.from_file(path, wrap=wrap)
+
+
+#: Traces that ship with simspec (``simspec/data/traces/``), by name: see :func:`builtin_trace`.
+BUILTIN_TRACES = {"cpu-real-pair": "cpu_real_pair.jsonl"}
+
+
+def builtin_trace(name: str, wrap: bool = False) -> TraceAcceptance:
+    """A per-position acceptance trace that ships with simspec.
+
+    ``"cpu-real-pair"``: SmolLM2-135M drafting for Gemma-3-270M (different tokenizers: the string
+    rule of ``simspec record``, written out in the provenance), greedy, 8 built-in prompts × 64 tokens,
+    recorded on this project's CPU with the profiles of ``builtin_profile("cpu-real-pair", ...)``.
+
+    >>> acc = builtin_trace("cpu-real-pair")
+    >>> len(acc.traces), round(acc.mean, 3)
+    (8, 0.674)
+    """
+    from importlib.resources import files
+
+    if name not in BUILTIN_TRACES:
+        raise InvalidParameterError(f"no built-in trace {name!r}; the built-in traces are {sorted(BUILTIN_TRACES)}")
+    return load_acceptance_trace(files("simspec") / "data" / "traces" / BUILTIN_TRACES[name], wrap=wrap)
