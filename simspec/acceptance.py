@@ -34,6 +34,7 @@ import numpy as np
 
 from ._checks import MAX_DRAW_BYTES, MAX_TRACE_POSITIONS, check_work, int_at_least, probability, probability_array
 from .errors import InvalidParameterError, TraceFormatError
+from .io import decoded_lines
 
 __all__ = [
     "AcceptanceDraw",
@@ -455,15 +456,9 @@ class TraceAcceptance(_Base):
         traces: list[tuple[bool, ...]] = []
         total = 0  # positions so far: a line like 'runs: 99999999999' must not exhaust memory
         with open(path, "rb") as fh:  # bytes, decoded line by line, so that an error names its line
-            for lineno, raw_bytes in enumerate(fh, start=1):
-                try:
-                    raw = raw_bytes.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise TraceFormatError(
-                        f"{path}:{lineno}: not UTF-8 text (byte {exc.start} of the line is {raw_bytes[exc.start]:#04x}); "
-                        "a trace file is text, one trace a line: 0/1 outcomes or 'runs: n1 n2 ...'"
-                    ) from None
-                line = raw.strip().lstrip("\ufeff") if lineno == 1 else raw.strip()
+            for lineno, raw in decoded_lines(fh, path, "a trace file is text, one trace a line: 0/1 outcomes or "
+                                             "'runs: n1 n2 ...'", TraceFormatError):
+                line = raw.strip()
                 if not line or line.startswith("#"):
                     continue
                 if line.startswith("runs:"):

@@ -31,6 +31,7 @@ import numpy as np
 from . import theory
 from ._checks import check_montecarlo_work, check_rng, int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
+from .latency import prefill_ms
 from .lookahead import LookaheadPolicy, StaticLookahead
 from .montecarlo.chunks import rep_chunks
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
@@ -71,11 +72,6 @@ def _fixed_dsi_k(s: Scenario, k: int) -> tuple[int, int]:
     return k, need
 
 
-def _prefill_ms(model, s: Scenario) -> float:
-    """The prefill over the scenario's prompt, as the discrete-event engine times it (``ttft_ms`` with no prompt)."""
-    return float(model.forward(s.prompt_len, 0, "prefill")) if s.prompt_len else float(model.ttft_ms)
-
-
 _UNIT_NAMES = ("ms", "ms", "", "", "", "GPU-s", "GPU-s")
 
 
@@ -90,7 +86,8 @@ def _results(method, runs, s: Scenario, units=None, replications=None) -> list[A
     n = np.size(runs[0][1]["decode_ms"])
     rows = np.empty((7 * len(runs), n))
     for i, (algorithm, per_rep, ttft, *_) in enumerate(runs):
-        prefill_busy = _prefill_ms(s.target, s) + (_prefill_ms(s.drafter, s) if algorithm != "nonsi" else 0.0)
+        prefill_busy = prefill_ms(s.target, s.prompt_len) + (
+            prefill_ms(s.drafter, s.prompt_len) if algorithm != "nonsi" else 0.0)
         block = rows[7 * i: 7 * i + 7]
         block[0] = per_rep["decode_ms"]
         block[1] = block[0] + ttft
@@ -163,8 +160,8 @@ def compare(
         )
     chain = s.deployment.chain
     t1, d = s.target.tpot_ms, s.drafter.tpot_ms
-    ttft_nonsi = _prefill_ms(s.target, s)
-    ttft_spec = max(ttft_nonsi, _prefill_ms(s.drafter, s))
+    ttft_nonsi = prefill_ms(s.target, s.prompt_len)
+    ttft_spec = max(ttft_nonsi, prefill_ms(s.drafter, s.prompt_len))
     la = s.lookahead
     if method not in ("theory", "montecarlo"):
         raise InvalidParameterError(f"method must be 'theory' or 'montecarlo', got {method!r}")

@@ -67,6 +67,7 @@ one is the safe use.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -79,6 +80,7 @@ import numpy as np
 from . import theory
 from .acceptance import IIDAcceptance, PositionalAcceptance
 from .errors import InvalidParameterError, TraceFormatError
+from .io import decoded_lines
 
 __all__ = ["ENGINES", "EngineMetrics", "read_engine_metrics", "from_engine_metrics"]
 
@@ -200,12 +202,8 @@ def _text(path_or_text: str | os.PathLike) -> tuple[str, str]:
         raise TraceFormatError(f"{path}: no such file (expected engine metrics)") from None
     except IsADirectoryError:
         raise TraceFormatError(f"{path}: is a directory, not a metrics file") from None
-    try:
-        return raw.decode("utf-8").lstrip("\ufeff"), path
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise TraceFormatError(f"{path}:{line}:{col}: not UTF-8 text; engine metrics are text") from None
+    lines = decoded_lines(io.BytesIO(raw), path, "engine metrics are text", TraceFormatError)
+    return "\n".join(line for _, line in lines), path
 
 
 def _prometheus(text: str, source: str) -> Iterator[tuple[str, dict[str, str], float]]:

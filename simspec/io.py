@@ -1,4 +1,4 @@
-"""Result files: written atomically (temporary file + rename), read without pickle."""
+"""Result files: written atomically (temporary file + rename), read without pickle; text input decoded line by line."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json", "write_numbers", "read_numbers"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json", "write_numbers", "read_numbers",
+           "decoded_lines"]
 
 
 def _umask() -> int:
@@ -91,3 +92,29 @@ def read_numbers(path: str | os.PathLike) -> dict[str, Any]:
         obj = json.load(fh)
     obj["records"] = [dict(zip(obj["columns"], row)) for row in obj["rows"]]
     return obj
+
+
+def decoded_lines(raw_lines: Iterable[bytes], source: Any, what: str,
+                  error: type[Exception]) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line of UTF-8 input, its line end and a leading BOM removed.
+
+    The one rule of every loader of text files: a line that is not UTF-8 raises ``error``
+    naming ``source:line:column`` (the column in characters) and the offending byte, then
+    ``what`` (what the file should be).
+
+    >>> list(decoded_lines([b"\\xef\\xbb\\xbfab\\r\\n", b"c"], "f.txt", "", ValueError))
+    [(1, 'ab'), (2, 'c')]
+    >>> list(decoded_lines([b"ok\\n", b"x\\xff"], "f.txt", "a trace is text", ValueError))
+    Traceback (most recent call last):
+    ...
+    ValueError: f.txt:2:2: not UTF-8 text (byte 0xff); a trace is text
+    """
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+            raise error(f"{source}:{lineno}:{col}: not UTF-8 text (byte {raw[exc.start]:#04x}); {what}") from None
+        if lineno == 1:
+            line = line.lstrip("\ufeff")
+        yield lineno, line.rstrip("\r\n")

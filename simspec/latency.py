@@ -116,6 +116,17 @@ def sample_latency(model: LatencyModel, rng: np.random.Generator, n_new=1, conte
     return float(model.sample(rng, n_new, context_len, phase))
 
 
+def prefill_ms(model: LatencyModel, prompt_len: int, rng: np.random.Generator | None = None) -> float:
+    """The prefill every engine charges: one forward over the prompt's tokens on an empty cache.
+
+    A prompt length of 0 means unknown, and a model answers its TTFT.  ``rng`` draws a realised
+    time from a random model (``None``: its mean).
+    """
+    if rng is None:
+        return float(model.forward(prompt_len, 0, "prefill"))
+    return sample_latency(model, rng, prompt_len, 0, "prefill")
+
+
 def check_latency_model(name: str, model) -> LatencyModel:
     """``model`` if it implements :class:`LatencyModel`, else an error that says what is missing."""
     if isinstance(model, LatencyModel):

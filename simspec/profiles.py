@@ -64,7 +64,7 @@ import numpy as np
 
 from .deployment import Overheads
 from .errors import InvalidParameterError, ProfileFormatError
-from .io import atomic_write_text
+from .io import atomic_write_text, decoded_lines
 
 __all__ = [
     "ProfileLatency",
@@ -137,21 +137,7 @@ def _fail(path, line: int, col: int, msg: str) -> ProfileFormatError:
 
 def _lines(data: bytes, path) -> list[tuple[int, str]]:
     """``(line number, text)`` of every line, decoded as UTF-8 (an error names the line and the column)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    out = []
-    pieces = data.split(b"\n")
-    if pieces[-1] == b"":
-        pieces.pop()  # the newline that ends the last line starts no new one
-    for i, raw in enumerate(pieces, start=1):
-        raw = raw[:-1] if raw.endswith(b"\r") else raw
-        try:
-            out.append((i, raw.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
-            raise _fail(path, i, col, f"not UTF-8 text (byte {raw[exc.start]:#04x}); a latency profile is a "
-                                      "UTF-8 CSV file") from None
-    return out
+    return list(decoded_lines(io.BytesIO(data), path, "a latency profile is a UTF-8 CSV file", ProfileFormatError))
 
 
 def _number(text: str, name: str, fail, low: float = 0.0, strict: bool = False) -> float:

@@ -51,7 +51,7 @@ import numpy as np
 from ._checks import MAX_TRACE_POSITIONS
 from .acceptance import TraceAcceptance
 from .errors import InvalidParameterError, TraceFormatError
-from .io import atomic_write_text
+from .io import atomic_write_text, decoded_lines
 from .lookahead import RoundView
 
 __all__ = [
@@ -100,16 +100,7 @@ def _json_lines(path: str | os.PathLike, what: str) -> Iterator[tuple[int, str, 
     except IsADirectoryError:
         raise TraceFormatError(f"{path}: is a directory, not {what}") from None
     with fh:
-        for lineno, raw_bytes in enumerate(fh, start=1):
-            try:
-                line = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise TraceFormatError(
-                    f"{path}:{lineno}:{exc.start + 1}: not UTF-8 text (byte {raw_bytes[exc.start]:#04x}); "
-                    f"{what} is JSON lines, one object a line"
-                ) from None
-            if lineno == 1:
-                line = line.lstrip("\ufeff")
+        for lineno, line in decoded_lines(fh, path, f"{what} is JSON lines, one object a line", TraceFormatError):
             if not line.strip():
                 continue
             try:

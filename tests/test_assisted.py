@@ -54,7 +54,7 @@ def test_bad_input_is_named():
         assisted_rounds([1, 0], adaptive_threshold=True)
 
 
-def test_rounds_equal_transformers_assisted_generation():
+def test_rounds_equal_transformers_assisted_generation(log_rounds):
     """Two random-weight models (the drafter a perturbed copy of the target): transformers' rounds are predicted."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
@@ -72,44 +72,29 @@ def test_rounds_equal_transformers_assisted_generation():
     with torch.no_grad():
         for prm in drafter.parameters():
             prm.add_(0.05 * torch.randn_like(prm))
-    log: list[tuple[str, int]] = []
-    gen = cg.AssistedCandidateGenerator
-    get, upd = gen.get_candidates, gen.update_candidate_strategy
-
-    def logged_get(self, input_ids, **kw):
-        out = get(self, input_ids, **kw)
-        log.append(("cand", out[0].shape[1] - input_ids.shape[1]))
-        return out
-
-    def logged_upd(self, input_ids, scores, n):
-        log.append(("match", int(n)))
-        return upd(self, input_ids, scores, n)
-
     accepting = 0
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gen, "get_candidates", logged_get)
-        mp.setattr(gen, "update_candidate_strategy", logged_upd)
-        for trial in range(14):
-            rnd = random.Random(trial)
-            plen, new = rnd.randint(2, 12), rnd.randint(1, 30)
-            k = rnd.choice([1, 2, 3, 5, 8])
-            schedule = rnd.choice(["constant", "heuristic_transient"])
-            theta = rnd.choice([0.0, 0.05, 0.1, 0.3])
-            prompt = torch.tensor([[rnd.randrange(48) for _ in range(plen)]])
-            with torch.no_grad():
-                greedy = target.generate(prompt, max_new_tokens=new, do_sample=False)
-                logits = drafter(greedy[:, :-1]).logits[0, plen - 1:]  # teacher forcing along the target's output
-                outcomes = (logits.argmax(-1) == greedy[0, plen:]).int().tolist()
-                top1 = logits.softmax(-1).max(-1).values.tolist()
-                cfg_d = drafter.generation_config
-                cfg_d.num_assistant_tokens, cfg_d.num_assistant_tokens_schedule = k, schedule
-                cfg_d.assistant_confidence_threshold = theta
-                log.clear()
-                assisted = target.generate(prompt, max_new_tokens=new, do_sample=False, assistant_model=drafter)
-            assert torch.equal(assisted, greedy)
-            got = list(zip([n for e, n in log if e == "cand"], [n for e, n in log if e == "match"]))
-            want = _pairs(assisted_rounds(outcomes, top1, max_new_tokens=new, num_assistant_tokens=k,
-                                          schedule=schedule, confidence_threshold=theta))
-            assert got == want, (trial, k, schedule, theta, got, want)
-            accepting += sum(a > 0 for _, a in want)
+    log = log_rounds(cg.AssistedCandidateGenerator)
+    for trial in range(14):
+        rnd = random.Random(trial)
+        plen, new = rnd.randint(2, 12), rnd.randint(1, 30)
+        k = rnd.choice([1, 2, 3, 5, 8])
+        schedule = rnd.choice(["constant", "heuristic_transient"])
+        theta = rnd.choice([0.0, 0.05, 0.1, 0.3])
+        prompt = torch.tensor([[rnd.randrange(48) for _ in range(plen)]])
+        with torch.no_grad():
+            greedy = target.generate(prompt, max_new_tokens=new, do_sample=False)
+            logits = drafter(greedy[:, :-1]).logits[0, plen - 1:]  # teacher forcing along the target's output
+            outcomes = (logits.argmax(-1) == greedy[0, plen:]).int().tolist()
+            top1 = logits.softmax(-1).max(-1).values.tolist()
+            cfg_d = drafter.generation_config
+            cfg_d.num_assistant_tokens, cfg_d.num_assistant_tokens_schedule = k, schedule
+            cfg_d.assistant_confidence_threshold = theta
+            log.clear()
+            assisted = target.generate(prompt, max_new_tokens=new, do_sample=False, assistant_model=drafter)
+        assert torch.equal(assisted, greedy)
+        got = log.rounds()
+        want = _pairs(assisted_rounds(outcomes, top1, max_new_tokens=new, num_assistant_tokens=k,
+                                      schedule=schedule, confidence_threshold=theta))
+        assert got == want, (trial, k, schedule, theta, got, want)
+        accepting += sum(a > 0 for _, a in want)
     assert accepting > 0

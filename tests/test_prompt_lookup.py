@@ -50,7 +50,7 @@ def test_bad_input_is_named():
         prompt_lookup_rounds([1, 2, 3], 0)
 
 
-def test_rounds_equal_transformers_prompt_lookup():
+def test_rounds_equal_transformers_prompt_lookup(log_rounds):
     """On a random-weight model, transformers' rounds (candidates, matches) are the ones predicted from its greedy output."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
@@ -60,40 +60,26 @@ def test_rounds_equal_transformers_prompt_lookup():
     cfg = transformers.LlamaConfig(vocab_size=48, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256)
     model = transformers.LlamaForCausalLM(cfg).eval()
-    log: list[tuple[str, int]] = []
-    get, upd = cg.PromptLookupCandidateGenerator.get_candidates, cg.PromptLookupCandidateGenerator.update_candidate_strategy
-
-    def logged_get(self, input_ids, **kw):
-        out = get(self, input_ids, **kw)
-        log.append(("cand", out[0].shape[1] - input_ids.shape[1]))
-        return out
-
-    def logged_upd(self, input_ids, scores, n):
-        log.append(("match", int(n)))
-        return upd(self, input_ids, scores, n)
-
     nontrivial = 0
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cg.PromptLookupCandidateGenerator, "get_candidates", logged_get)
-        mp.setattr(cg.PromptLookupCandidateGenerator, "update_candidate_strategy", logged_upd)
-        for trial in range(16):
-            rnd = random.Random(trial)
-            plen, new = rnd.randint(2, 16), rnd.randint(1, 30)
-            n_tok, ngram = rnd.choice([1, 2, 3, 5, 10]), rnd.choice([1, 2, 3])
-            prompt = torch.tensor([[rnd.randrange(48) for _ in range(plen)]])
-            kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False)
-            with torch.no_grad():
-                greedy = model.generate(prompt, **kw)
-                log.clear()
-                assisted = model.generate(prompt, prompt_lookup_num_tokens=n_tok, max_matching_ngram_size=ngram, **kw)
-            assert torch.equal(greedy, assisted)
-            got = list(zip([n for e, n in log if e == "cand"], [n for e, n in log if e == "match"]))
-            want = [(r["drafted"], r["accepted"]) for r in
-                    prompt_lookup_rounds(greedy[0].tolist(), plen, num_output_tokens=n_tok,
-                                         max_matching_ngram_size=ngram, max_new_tokens=new,
-                                         eos_token_id=cfg.eos_token_id, min_new_tokens=new)]
-            assert got == want, (trial, got, want)
-            nontrivial += sum(a > 0 for _, a in want)
+    log = log_rounds(cg.PromptLookupCandidateGenerator)
+    for trial in range(16):
+        rnd = random.Random(trial)
+        plen, new = rnd.randint(2, 16), rnd.randint(1, 30)
+        n_tok, ngram = rnd.choice([1, 2, 3, 5, 10]), rnd.choice([1, 2, 3])
+        prompt = torch.tensor([[rnd.randrange(48) for _ in range(plen)]])
+        kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=False)
+        with torch.no_grad():
+            greedy = model.generate(prompt, **kw)
+            log.clear()
+            assisted = model.generate(prompt, prompt_lookup_num_tokens=n_tok, max_matching_ngram_size=ngram, **kw)
+        assert torch.equal(greedy, assisted)
+        got = log.rounds()
+        want = [(r["drafted"], r["accepted"]) for r in
+                prompt_lookup_rounds(greedy[0].tolist(), plen, num_output_tokens=n_tok,
+                                     max_matching_ngram_size=ngram, max_new_tokens=new,
+                                     eos_token_id=cfg.eos_token_id, min_new_tokens=new)]
+        assert got == want, (trial, got, want)
+        nontrivial += sum(a > 0 for _, a in want)
     assert nontrivial > 0  # some rounds did accept candidates: the check is not only of empty rounds
 
 

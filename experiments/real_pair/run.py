@@ -78,8 +78,8 @@ def main(argv=None) -> int:
     prompts = builtin_prompts(args.prompts)
     fit_ids = {q.id for q in prompts[: args.prompts // 2]}
     settings = [{"mode": "plain"}] + [{"mode": "prompt_lookup", "k": k} for k in lookups]
-    fit_all = measure_overheads(target, None, prompts, settings, max_new_tokens=tokens, warmup=1, progress=False)
-    runs = list(fit_all.runs)
+    measured = measure_overheads(target, None, prompts, settings, max_new_tokens=tokens, warmup=1, progress=False)
+    runs = list(measured.runs)
     fit = fit_overheads([r for r in runs if r.prompt in fit_ids])
     oh = Overheads(**fit.costs)
 
@@ -97,11 +97,11 @@ def main(argv=None) -> int:
                 kw["pad_token_id"] = target.model.generation_config.eos_token_id or 0
             seq = target.model.generate(x, **kw)[0].tolist()
             for n in tokens:
-                plain = next(r for r in runs if r.prompt == q.id and r.setting == "plain" and _length(r, n, tokens))
+                plain = next(r for r in runs if r.prompt == q.id and r.setting == "plain" and r.max_new_tokens == n)
                 emitted = plain.emitted_tokens
                 for k in lookups:
                     spec = next(r for r in runs if r.prompt == q.id and r.setting == f"prompt_lookup-k{k}"
-                                and _length(r, n, tokens))
+                                and r.max_new_tokens == n)
                     rounds = prompt_lookup_rounds(seq[: len(ids) + emitted], len(ids), num_output_tokens=k,
                                                   max_new_tokens=emitted, prompt=q.id)
                     rep = replay_rounds(RoundTrace.from_rows(rounds), profile, ConstantLatency(1e-3), oh)
@@ -143,11 +143,6 @@ def main(argv=None) -> int:
 def _plain(x):
     """numpy scalars as Python numbers (for JSON)."""
     return x.item() if hasattr(x, "item") else str(x)
-
-
-def _length(run, n: int, tokens: list[int]) -> bool:
-    """Whether ``run`` was the run asked for ``n`` new tokens (runs of one prompt differ in their lengths)."""
-    return run.emitted_tokens == n or (run.emitted_tokens < n and all(run.emitted_tokens > m for m in tokens if m < n))
 
 
 if __name__ == "__main__":

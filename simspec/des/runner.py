@@ -20,7 +20,7 @@ import simpy
 
 from .._checks import check_des_work, check_rng, int_at_least
 from ..errors import InvalidParameterError, UnsupportedScenarioError
-from ..latency import sample_latency
+from ..latency import prefill_ms
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..montecarlo.positions import next_rejection
 from ..deployment import Overheads, check_queue, dsi_servers_needed
@@ -114,8 +114,8 @@ def run_once(
     nxt = next_rejection(A[None, :])[0]
     # prefills: the target's, and for SI/DSI the drafter's on its own device at the same time; a prefill
     # forward processes the prompt's tokens on an empty cache (a prompt length of 0: unknown, the model's TTFT)
-    target_prefill = sample_latency(s.target, rng, s.prompt_len, 0, "prefill")
-    drafter_prefill = 0.0 if algorithm == "nonsi" else sample_latency(s.drafter, rng, s.prompt_len, 0, "prefill")
+    target_prefill = prefill_ms(s.target, s.prompt_len, rng)
+    drafter_prefill = 0.0 if algorithm == "nonsi" else prefill_ms(s.drafter, s.prompt_len, rng)
     ttft = max(target_prefill, drafter_prefill)
     if ttft:
         log(0.0, "prefill_start", "prefill")

@@ -169,7 +169,7 @@ def si_run(
         # every round verifies k + 1 tokens but the few cut short by the end of the run
         res = static_rounds(accepted, k, None, cuts=True)
         width = np.clip(k, 0, S) + 1  # one for all lanes, or one per lane
-        full_ms = target.forward(int(width), prompt_len) if np.ndim(width) == 0 else target.forward(width, prompt_len)
+        full_ms = target.forward(width, prompt_len)
         # the cut rounds by lane, then width: each lane's sum in the round loop's order, the same floats
         c_lane, c_width = res["cut_lane"], res["cut_width"]
         order = np.argsort(c_lane * (S + 2) + c_width, kind="stable")

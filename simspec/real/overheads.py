@@ -72,6 +72,7 @@ class OverheadRun:
     drafter_forwards: int
     emitted_tokens: int
     target_forwards: int = 0
+    max_new_tokens: int = 0  # what the run asked for (it emits fewer when the target ends early)
 
     @property
     def outside_ms(self) -> float:
@@ -189,7 +190,7 @@ class _Timed:
 
 
 def _count(setting: str, mode: str, prompt: str, prompt_len: int, emitted: int, wall_ms: float,
-           log: Sequence[tuple[str, int, float]]) -> OverheadRun:
+           log: Sequence[tuple[str, int, float]], max_new_tokens: int = 0) -> OverheadRun:
     target = [(w, ms) for who, w, ms in log if who == "target"]
     drafter = [ms for who, w, ms in log if who == "drafter"]
     rounds = drafts = 0
@@ -197,7 +198,7 @@ def _count(setting: str, mode: str, prompt: str, prompt_len: int, emitted: int, 
         rounds = len(target)
         drafts = sum(max(0, w - (prompt_len if i == 0 else 1)) for i, (w, _) in enumerate(target))
     return OverheadRun(setting, prompt, wall_ms, sum(ms for _, ms in target) + sum(drafter), rounds, drafts,
-                       len(drafter), emitted, len(target))
+                       len(drafter), emitted, len(target), max_new_tokens)
 
 
 def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
@@ -297,7 +298,7 @@ def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
                     for setting in settings:
                         log: list = []
                         emitted, wall = run(setting, ids, n_new, log)
-                        runs.append(_count(_name(setting), setting["mode"], pid, len(ids), emitted, wall, log))
+                        runs.append(_count(_name(setting), setting["mode"], pid, len(ids), emitted, wall, log, n_new))
                         bar.update()
     finally:
         bar.close()
