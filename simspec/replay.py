@@ -7,8 +7,10 @@ a measured profile — only ``forward(n_new, context_len, phase)`` is called),
 and adds up, per prompt, in the order the forwards happen:
 
 * **Round i** with ``k`` drafted, ``n`` accepted, ``f`` drafter forwards, after
-  ``L`` tokens emitted: ``f`` drafter forwards of width 1 at contexts
-  ``p + L − 1 + j`` (``j = 0..f−1``; ``p`` the prompt length), then one target
+  ``L`` tokens emitted: ``f`` drafter forwards at contexts ``p + L − 1 + j``
+  (``j = 0..f−1``; ``p`` the prompt length) — of width 1, or of the recorded
+  ``drafter_widths`` (a re-tokenised drafter's catch-up forward is wider; its
+  context is still counted in target tokens) —, then one target
   verification of width ``k + 1`` at context ``p + L − 1`` (the cache holds the
   prompt and every emitted token but the newest, which the forward feeds), then
   the loop's overheads: ``per_round_ms`` + ``per_draft_token_ms·k`` +
@@ -17,8 +19,9 @@ and adds up, per prompt, in the order the forwards happen:
   forward of width 1 that emits one.
 * **Prefills, as assisted generation runs them** (transformers'
   ``assisted_decoding``): the drafter's first forward is its prefill — width
-  ``p + L`` (the prompt, and any tokens emitted before the drafter first ran)
-  at context 0, phase ``"prefill"`` — and yields the first draft; the first
+  ``p + L`` (the prompt, and any tokens emitted before the drafter first ran;
+  or its recorded width, the prompt in the drafter's own tokens) at context 0,
+  phase ``"prefill"`` — and yields the first draft; the first
   verification is merged into the target's prefill: one forward of width
   ``p + k`` at context 0, phase ``"prefill"``, which emits the first round's
   ``n + 1`` tokens.  Time to first token is the end of the first round.
@@ -214,13 +217,16 @@ def _replay_prompt(p: PromptRounds, plen: int, target: _Clock, drafter: _Clock, 
     t = 0.0
     ttft = None
     drafter_started = target_started = False
-    for k, n, f in zip(p.drafted, p.accepted, p.drafter_forwards):
+    recorded = p.drafter_widths is not None
+    for i, (k, n, f) in enumerate(zip(p.drafted, p.accepted, p.drafter_forwards)):
+        widths = p.widths(i) if recorded else None
         for j in range(f):
             if not drafter_started:
-                t += drafter.prefill(plen + emitted)
+                t += drafter.prefill(widths[j] if widths is not None and p.drafter_widths[i] is not None
+                                     else plen + emitted)
                 drafter_started = True
             else:
-                t += drafter.decode(1, plen + emitted - 1 + j)
+                t += drafter.decode(widths[j] if widths is not None else 1, plen + emitted - 1 + j)
         if not target_started:
             t += target.prefill(plen + k)
             target_started = True

@@ -17,7 +17,9 @@ can write the second):
 * **Per-round trace.**  One object per round, ``{"prompt": id, "prompt_len": p,
   "round": i, "drafted": k, "accepted": n, "drafter_forwards": f}`` (``drafted``
   may be 0: a round with no candidate; ``prompt_len`` and ``drafter_forwards``
-  optional, ``f`` defaulting to ``k``; other keys ignored), with an optional header
+  optional, ``f`` defaulting to ``k``; optional ``"drafter_widths": [w1, ..., wf]``, the
+  width of each drafter forward — a drafter re-fed after re-tokenisation catches up with one
+  forward wider than 1 —, default all 1; other keys ignored), with an optional header
   ``{"format": "simspec-round-trace", "version": 1, "provenance": {...}}``.
   :func:`load_round_trace` returns a :class:`RoundTrace`, which turns into an
   acceptance process (:meth:`RoundTrace.acceptance`: ask "what if another
@@ -353,6 +355,14 @@ class PromptRounds:
     drafted: tuple[int, ...]
     accepted: tuple[int, ...]
     drafter_forwards: tuple[int, ...]
+    #: per round, the width of each drafter forward (``None``: not recorded, every forward of width 1)
+    drafter_widths: tuple[tuple[int, ...] | None, ...] | None = None
+
+    def widths(self, i: int) -> tuple[int, ...]:
+        """The widths of round ``i``'s drafter forwards (all 1 when not recorded)."""
+        if self.drafter_widths is None or self.drafter_widths[i] is None:
+            return (1,) * self.drafter_forwards[i]
+        return self.drafter_widths[i]
 
     @property
     def rounds(self) -> int:
@@ -420,7 +430,9 @@ class RoundTrace:
     @classmethod
     def _from_groups(cls, groups: Mapping[str, Mapping[str, Any]], provenance) -> "RoundTrace":
         prompts = tuple(PromptRounds(pid, g["prompt_len"], tuple(g["drafted"]), tuple(g["accepted"]),
-                                     tuple(g["forwards"])) for pid, g in groups.items())
+                                     tuple(g["forwards"]),
+                                     tuple(g["widths"]) if any(w is not None for w in g["widths"]) else None)
+                        for pid, g in groups.items())
         return cls(prompts, dict(provenance or {}))
 
     def to_rows(self) -> list[dict[str, Any]]:
@@ -432,6 +444,8 @@ class RoundTrace:
                 if p.prompt_len is not None:
                     row["prompt_len"] = p.prompt_len
                 row.update(round=i, drafted=k, accepted=n, drafter_forwards=f)
+                if p.drafter_widths is not None and p.drafter_widths[i] is not None:
+                    row["drafter_widths"] = list(p.drafter_widths[i])
                 rows.append(row)
         return rows
 
@@ -505,8 +519,18 @@ def _add_round(groups: dict[str, dict[str, Any]], obj: Any, path, lineno: int, l
     k, n = values["drafted"], values["accepted"]
     if n > k:
         raise fail("accepted", f"accepted = {n} exceeds drafted = {k}: a round accepts at most what it drafted")
+    f = k if values["drafter_forwards"] is None else values["drafter_forwards"]
+    widths = obj.get("drafter_widths")
+    if widths is not None:
+        if not isinstance(widths, list) or not all(_is_int(w) and w >= 1 for w in widths):
+            raise fail("drafter_widths", f"\"drafter_widths\" must be a list of integers >= 1 (one per drafter "
+                                         f"forward), got {_clip(repr(widths))}")
+        if len(widths) != f:
+            raise fail("drafter_widths", f"\"drafter_widths\" lists {len(widths)} forwards but the round has "
+                                         f"drafter_forwards = {f}")
+        widths = tuple(int(w) for w in widths)
     g = groups.setdefault(pid, {"prompt_len": values["prompt_len"], "drafted": [], "accepted": [], "forwards": [],
-                                "round": None, "line": lineno})
+                                "widths": [], "round": None, "line": lineno})
     if values["prompt_len"] is not None and g["prompt_len"] not in (None, values["prompt_len"]):
         raise fail("prompt_len", f"prompt {pid!r} has prompt_len {values['prompt_len']} here but "
                                  f"{g['prompt_len']} before")
@@ -518,7 +542,8 @@ def _add_round(groups: dict[str, dict[str, Any]], obj: Any, path, lineno: int, l
     g["round"] = r if r is not None else (g["round"] + 1 if g["round"] is not None else 0)
     g["drafted"].append(k)
     g["accepted"].append(n)
-    g["forwards"].append(k if values["drafter_forwards"] is None else values["drafter_forwards"])
+    g["forwards"].append(f)
+    g["widths"].append(widths)
 
 
 def load_round_trace(path: str | os.PathLike) -> RoundTrace:

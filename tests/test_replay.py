@@ -84,3 +84,24 @@ def test_prompt_len_is_needed():
     assert replay_rounds(rt, ConstantLatency(1.0), ConstantLatency(1.0), prompt_len=4).rows[0].prompt_len == 4
     with pytest.raises(InvalidParameterError, match="integer >= 1"):
         replay_rounds(rt, ConstantLatency(1.0), ConstantLatency(1.0), prompt_len=0)
+
+
+def test_recorded_drafter_widths_are_priced_and_round_trip(tmp_path):
+    """A re-tokenised drafter's catch-up forward is priced at its recorded width; the prefill at its own width."""
+    rows = [{"prompt": "a", "prompt_len": 5, "drafted": 3, "accepted": 1, "drafter_forwards": 2, "drafter_widths": [7, 1]},
+            {"prompt": "a", "prompt_len": 5, "drafted": 0, "accepted": 0, "drafter_forwards": 2, "drafter_widths": [4, 1]},
+            {"prompt": "a", "prompt_len": 5, "drafted": 2, "accepted": 2, "drafter_forwards": 1}]
+    target = AffineLatency(10.0, 1.0, ttft_ms=40.0)
+    drafter = AffineLatency(2.0, 0.5, ttft_ms=6.0)
+    (a,) = replay_rounds(RoundTrace.from_rows(rows), target, drafter).rows
+    # round 0: drafter prefill (6, whatever its width) + decode 1 (2); target prefill 40
+    # round 1: drafter decodes of widths 4 and 1 (2 + 1.5, 2), no candidate: a width-1 target decode (10)
+    # round 2: no recorded widths: one width-1 drafter decode (2), verification of width 3 (12)
+    assert a.speculative_ms == (6 + 2 + 40) + (3.5 + 2 + 10) + (2 + 12)
+    path = write_round_trace(tmp_path / "w.jsonl", RoundTrace.from_rows(rows))
+    from simspec.traces import load_round_trace
+
+    back = load_round_trace(path)
+    assert back.prompts[0].drafter_widths == ((7, 1), (4, 1), None)
+    assert back.to_rows()[0]["drafter_widths"] == [7, 1] and "drafter_widths" not in back.to_rows()[2]
+    assert back.prompts[0].widths(2) == (1,)

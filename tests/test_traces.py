@@ -235,6 +235,10 @@ def test_recorded_lookahead_needs_its_signal():
     ({"prompt": "a", "prompt_len": 9, "round": 1, "drafted": 1, "accepted": 0}, r"r\.jsonl:3:\d+: prompt 'a' has "
                                                                                 r"prompt_len 9 here but 5 before"),
     ([1, 2], r"r\.jsonl:2:1: expected one object per round"),
+    ({"prompt": "a", "round": 0, "drafted": 2, "accepted": 0, "drafter_widths": [3]},
+     r"r\.jsonl:2:\d+: \"drafter_widths\" lists 1 forwards but the round has drafter_forwards = 2"),
+    ({"prompt": "a", "round": 0, "drafted": 1, "accepted": 0, "drafter_widths": [0]},
+     r"r\.jsonl:2:\d+: \"drafter_widths\" must be a list of integers >= 1"),
 ])
 def test_bad_round_traces_name_file_line_and_column(tmp_path, bad, match):
     head = {"format": "simspec-round-trace", "version": 1, "provenance": {}}

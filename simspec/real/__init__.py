@@ -10,6 +10,9 @@ language models through transformers, on a CPU or a GPU:
 * :func:`measure_overheads` — the time transformers' own generation loops spend *outside*
   forwards, fitted per round, draft token, drafter forward and emitted token
   (:mod:`simspec.real.overheads`);
+* :func:`client_rounds` — the rounds transformers' own ``generate`` runs for a setting (a drafter
+  model with one vocabulary or two, prompt lookup), found with the real drafter but without running
+  the target (:mod:`simspec.real.client`);
 * :func:`record_trace` — per-position acceptance outcomes and drafter signals of a
   drafter/target pair along the target's greedy output (:mod:`simspec.real.record`);
 * :func:`tiny_model`, :func:`load_model`, :func:`builtin_prompts` — the models and the
@@ -40,6 +43,8 @@ __all__ = [
     "load_model",
     "LoadedModel",
     "ByteTokenizer",
+    "bpe_tokenizer",
+    "client_rounds",
     "builtin_prompts",
     "measure_profile",
     "write_profile_rows",
@@ -62,6 +67,7 @@ BUILTIN_MODELS = {
 
 _WHERE = {
     "tiny_model": "models", "noisy_copy": "models", "load_model": "models", "LoadedModel": "models", "ByteTokenizer": "models",
+    "bpe_tokenizer": "models", "client_rounds": "client",
     "builtin_prompts": "corpus",
     "measure_profile": "measure", "write_profile_rows": "measure", "PROFILE_COLUMNS": "measure",
     "measure_overheads": "overheads", "fit_overheads": "overheads", "OverheadRun": "overheads",

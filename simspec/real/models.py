@@ -31,7 +31,7 @@ from .._checks import int_at_least
 from ..errors import InvalidParameterError, OptionalDependencyError
 from . import BUILTIN_MODELS, require_models
 
-__all__ = ["ByteTokenizer", "LoadedModel", "tiny_model", "noisy_copy", "load_model", "as_loaded", "builtin_model_path"]
+__all__ = ["ByteTokenizer", "LoadedModel", "tiny_model", "bpe_tokenizer", "noisy_copy", "load_model", "as_loaded", "builtin_model_path"]
 
 
 class ByteTokenizer:
@@ -149,6 +149,38 @@ def tiny_model(vocab_size: int = 259, layers: int = 2, hidden: int = 64, seed: i
     name = f"tiny-llama-L{layers}-H{hidden}-V{vocab_size}-s{seed}"
     return LoadedModel(model, tok, name, "tiny random (LlamaConfig, no weights loaded)",
                        {"layers": layers, "hidden": hidden, "seed": seed})
+
+
+def bpe_tokenizer(vocab_size: int = 300) -> Any:
+    """A byte-level BPE tokenizer trained here on the built-in corpus: a transformers fast tokenizer, no hub.
+
+    Two of them with different ``vocab_size`` split text differently — what universal assisted
+    generation (a drafter and a target with different tokenizers) needs in tests.  Training is
+    deterministic and takes well under a second.  Token 0 is ``<s>`` (BOS), 1 is ``</s>`` (EOS).
+
+    >>> a, b = bpe_tokenizer(300), bpe_tokenizer(420)
+    >>> len(a), len(b)
+    (300, 420)
+    >>> text = "Beautiful is better than ugly."
+    >>> a.decode(a(text)["input_ids"]) == b.decode(b(text)["input_ids"]) == text
+    True
+    >>> len(a(text)["input_ids"]) > len(b(text)["input_ids"])
+    True
+    """
+    require_models("tokenizers")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from .corpus import builtin_prompts
+
+    vocab_size = int_at_least("vocab_size", vocab_size, 258)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<s>", "</s>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([p.text for p in builtin_prompts(40)], trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>")
 
 
 def noisy_copy(loaded: LoadedModel, noise: float = 0.5, seed: int = 1) -> LoadedModel:

@@ -37,6 +37,7 @@ default settings contain all three.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -47,9 +48,11 @@ from .._checks import int_at_least
 from ..errors import InvalidParameterError
 from . import require_models
 from .measure import progress_bar, versions
+from .client import check_setting, generate_kwargs, setting_name
 from .models import LoadedModel, as_loaded
 
-__all__ = ["OverheadRun", "OverheadFit", "fit_overheads", "measure_overheads", "default_settings", "COSTS"]
+__all__ = ["OverheadRun", "OverheadFit", "fit_overheads", "measure_overheads", "default_settings", "COSTS",
+           "rounds_from_forwards"]
 
 #: The fitted costs: :class:`~simspec.Overheads` field -> the run's count it multiplies.
 COSTS = {"per_round_ms": "rounds", "per_draft_token_ms": "draft_tokens",
@@ -73,6 +76,14 @@ class OverheadRun:
     emitted_tokens: int
     target_forwards: int = 0
     max_new_tokens: int = 0  # what the run asked for (it emits fewer when the target ends early)
+    #: every forward of the run in order: ``(who, width, ms)``, ``who`` "target" or "drafter"
+    forwards: tuple[tuple[str, int, float], ...] = field(default=(), repr=False)
+    #: the new tokens the run emitted (target token ids)
+    output: tuple[int, ...] = field(default=(), repr=False)
+
+    def round_shapes(self, prompt_len: int) -> list[dict[str, Any]]:
+        """The run's rounds as its forwards show them: see :func:`rounds_from_forwards`."""
+        return rounds_from_forwards(self.forwards, prompt_len)
 
     @property
     def outside_ms(self) -> float:
@@ -153,10 +164,6 @@ def default_settings(drafter: bool) -> list[dict[str, Any]]:
     return out
 
 
-def _name(setting: Mapping[str, Any]) -> str:
-    return setting["mode"] + (f"-k{setting['k']}" if "k" in setting else "")
-
-
 class _Timed:
     """Wraps ``model.forward`` (an instance attribute shadowing the class's) to time and log every call."""
 
@@ -179,7 +186,9 @@ class _Timed:
             log.append((who, int(x.shape[1]) if x is not None else 0, (time.perf_counter() - t0) * 1e3))
             return out
 
-        self.model.forward = timed
+        # the wrapper must look like ``forward`` itself: ``generate`` inspects the signature (does the
+        # model take ``attention_mask``, ``position_ids``?) and drops or keeps inputs by it
+        self.model.forward = functools.wraps(orig)(timed)
         return self
 
     def __exit__(self, *exc):
@@ -189,16 +198,41 @@ class _Timed:
             del self.model.forward
 
 
-def _count(setting: str, mode: str, prompt: str, prompt_len: int, emitted: int, wall_ms: float,
+def rounds_from_forwards(forwards: Sequence[tuple[str, int, float]], prompt_len: int) -> list[dict[str, Any]]:
+    """The rounds of an assisted or prompt-lookup run, read off its forwards in order.
+
+    Every round is one target forward (transformers' ``_assisted_decoding``): the first feeds the
+    prompt and the round's candidates, each later one the last emitted token and the candidates.
+    The drafter forwards since the previous target forward belong to the round.  Returns
+    ``{"drafted", "drafter_forwards", "drafter_widths"}`` per round (accepted counts are not
+    visible in the widths).
+
+    >>> rounds_from_forwards([("drafter", 5, 1.0), ("drafter", 1, 1.0), ("target", 7, 9.0), ("target", 1, 9.0)], 5)
+    [{'drafted': 2, 'drafter_forwards': 2, 'drafter_widths': [5, 1]}, {'drafted': 0, 'drafter_forwards': 0, 'drafter_widths': []}]
+    """
+    out: list[dict[str, Any]] = []
+    pending: list[int] = []
+    for who, width, _ in forwards:
+        if who == "drafter":
+            pending.append(int(width))
+            continue
+        drafted = max(0, int(width) - (prompt_len if not out else 1))
+        out.append({"drafted": drafted, "drafter_forwards": len(pending), "drafter_widths": pending})
+        pending = []
+    return out
+
+
+def _count(setting: str, mode: str, prompt: str, prompt_len: int, output: Sequence[int], wall_ms: float,
            log: Sequence[tuple[str, int, float]], max_new_tokens: int = 0) -> OverheadRun:
-    target = [(w, ms) for who, w, ms in log if who == "target"]
-    drafter = [ms for who, w, ms in log if who == "drafter"]
+    target = [ms for who, _, ms in log if who == "target"]
+    drafter = [ms for who, _, ms in log if who == "drafter"]
     rounds = drafts = 0
     if mode != "plain":
-        rounds = len(target)
-        drafts = sum(max(0, w - (prompt_len if i == 0 else 1)) for i, (w, _) in enumerate(target))
-    return OverheadRun(setting, prompt, wall_ms, sum(ms for _, ms in target) + sum(drafter), rounds, drafts,
-                       len(drafter), emitted, len(target), max_new_tokens)
+        shapes = rounds_from_forwards(log, prompt_len)
+        rounds, drafts = len(shapes), sum(r["drafted"] for r in shapes)
+    return OverheadRun(setting, prompt, wall_ms, sum(target) + sum(drafter), rounds, drafts,
+                       len(drafter), len(output), len(target), max_new_tokens,
+                       tuple((who, int(w), float(ms)) for who, w, ms in log), tuple(int(t) for t in output))
 
 
 def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
@@ -235,12 +269,7 @@ def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
         raise InvalidParameterError("max_new_tokens must be an integer >= 1 or a non-empty list of them")
     warmup = int_at_least("warmup", warmup, 0)
     for s in settings:
-        if s.get("mode") not in ("plain", "assisted", "prompt_lookup"):
-            raise InvalidParameterError(f"setting {dict(s)} needs mode 'plain', 'assisted' or 'prompt_lookup'")
-        if s["mode"] == "assisted" and drafter is None:
-            raise InvalidParameterError("an 'assisted' setting needs a drafter model")
-        if s["mode"] != "plain":
-            int_at_least(f"k of setting {_name(s)}", s.get("k"), 1)
+        check_setting(s, drafter is not None)
     items = []
     for pid, p in _prompts(prompts):
         if isinstance(p, str):
@@ -253,22 +282,11 @@ def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
     shared = drafter is None or same_vocabulary(target.tokenizer, drafter.tokenizer)
     saved = copy.deepcopy(drafter.model.generation_config) if drafter is not None else None
 
-    def run(setting: Mapping[str, Any], ids: list[int], n_new: int, log: list) -> tuple[int, float]:
+    def run(setting: Mapping[str, Any], ids: list[int], n_new: int, log: list) -> tuple[list[int], float]:
         x = torch.tensor([ids], device=dev)
-        kwargs: dict[str, Any] = {"max_new_tokens": n_new, "do_sample": False,
-                                  "attention_mask": torch.ones_like(x)}
-        if target.model.generation_config.pad_token_id is None:
-            kwargs["pad_token_id"] = target.model.generation_config.eos_token_id or 0
-        if setting["mode"] == "assisted":
-            cfg = drafter.model.generation_config
-            cfg.num_assistant_tokens, cfg.num_assistant_tokens_schedule = int(setting["k"]), "constant"
-            if "confidence_threshold" in setting:
-                cfg.assistant_confidence_threshold = float(setting["confidence_threshold"])
-            kwargs["assistant_model"] = drafter.model
-            if not shared:
-                kwargs.update(tokenizer=target.tokenizer, assistant_tokenizer=drafter.tokenizer)
-        elif setting["mode"] == "prompt_lookup":
-            kwargs["prompt_lookup_num_tokens"] = int(setting["k"])
+        if drafter is not None:  # every run starts from the drafter's own config: no setting leaks into the next
+            drafter.model.generation_config = copy.deepcopy(saved)
+        kwargs = generate_kwargs(target, drafter, setting, x, n_new, shared)
         with _Timed(target.model, log, "target", sync):
             if drafter is not None:
                 with _Timed(drafter.model, log, "drafter", sync):
@@ -281,7 +299,7 @@ def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
                 t0 = time.perf_counter()
                 out = target.model.generate(x, **kwargs)
                 sync()
-        return int(out.shape[1] - len(ids)), (time.perf_counter() - t0) * 1e3
+        return out[0, len(ids):].tolist(), (time.perf_counter() - t0) * 1e3
 
     runs = []
     bar = progress_bar(len(settings) * (warmup + len(items) * len(lengths)), "overheads", progress)
@@ -297,8 +315,9 @@ def measure_overheads(target: Any, drafter: Any | None, prompts: Iterable[Any],
                 for n_new in lengths:
                     for setting in settings:
                         log: list = []
-                        emitted, wall = run(setting, ids, n_new, log)
-                        runs.append(_count(_name(setting), setting["mode"], pid, len(ids), emitted, wall, log, n_new))
+                        output, wall = run(setting, ids, n_new, log)
+                        runs.append(_count(setting_name(setting), setting["mode"], pid, len(ids), output, wall, log,
+                                           n_new))
                         bar.update()
     finally:
         bar.close()
