@@ -20,6 +20,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -190,6 +191,37 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--replications", "--reps", dest="replications", type=int, default=400, metavar="R",
                    help="Monte Carlo replications per model pair (default 400)")
     d.add_argument("--json", action="store_true", help="print the table (and the files written) as JSON")
+    r = sub.add_parser("replay", help="price recorded rounds forward by forward: a real client's predicted speedup",
+                       description="The predicted wall time and speedup of transformers' assisted generation, "
+                                   "prompt by prompt: every forward of the recorded (or rebuilt) rounds priced "
+                                   "from latency profiles, plus the profiles' loop overheads.")
+    r.add_argument("trace", metavar="TRACE",
+                   help="a per-round trace (its rounds are replayed as recorded), or a per-position trace from "
+                        "`simspec record` (rounds rebuilt with transformers' rule for one shared vocabulary: "
+                        "--num-assistant-tokens, --schedule, --confidence-threshold); builtin:cpu-real-pair is "
+                        "the shipped SmolLM2 -> Gemma-3 trace")
+    for who in ("target", "drafter"):
+        x = r.add_mutually_exclusive_group(required=True)
+        x.add_argument(f"--{who}-profile", default=None, metavar="FILE[:MODEL]",
+                       help=f"the {who}'s latency profile (CSV; its overhead rows are charged too)")
+        x.add_argument(f"--{who}-ms", type=float, default=None, metavar="MS",
+                       help=f"instead: the {who}'s time per forward, whatever its width (prefill included)")
+    r.add_argument("--num-assistant-tokens", type=int, default=20, metavar="K",
+                   help="per-position trace: the drafter's lookahead (transformers' default 20)")
+    r.add_argument("--schedule", choices=("constant", "heuristic", "heuristic_transient"), default="constant",
+                   help="per-position trace: how the lookahead changes (default constant)")
+    r.add_argument("--confidence-threshold", type=float, default=0.4, metavar="T",
+                   help="per-position trace: the drafter stops after a token below this probability "
+                        "(transformers' default 0.4; 0 turns it off)")
+    r.add_argument("--tokens", type=int, default=None, metavar="N",
+                   help="per-position trace: new tokens per prompt (default: each prompt's whole trace)")
+    r.add_argument("--unobserved-as-rejected", action="store_true",
+                   help="per-position trace: count an unobserved position (null) as a rejected draft instead of "
+                        "refusing the trace")
+    r.add_argument("--prompt-len", type=int, default=None, metavar="P",
+                   help="the prompt length of prompts whose trace rows do not give one")
+    r.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     from .real.cli import add_subcommands as _add_real  # measure, record (simspec.real: no torch import here)
 
     _add_real(sub)
@@ -644,17 +676,104 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _replay_model(args, who: str):
+    from .latency import ConstantLatency
+    from .profiles import load_profile, profile_spec
+
+    spec = getattr(args, f"{who}_profile")
+    if spec is not None:
+        return load_profile(*profile_spec(spec))
+    ms = getattr(args, f"{who}_ms")
+    if not (ms > 0 and math.isfinite(ms)):
+        raise SimspecError(f"--{who}-ms must be a latency in ms > 0, got {ms:g}")
+    return ConstantLatency(ms, ms)
+
+
+def _cmd_replay(args) -> int:
+    from .assisted import assisted_rounds
+    from .deployment import Overheads
+    from .replay import replay_rounds
+    from .traces import (ROUND_TRACE_FORMAT, RoundTrace, builtin_trace_path, load_acceptance_trace,
+                         load_round_trace)
+
+    target, drafter = _replay_model(args, "target"), _replay_model(args, "drafter")
+    overheads = Overheads()
+    for model in (target, drafter):
+        if isinstance(getattr(model, "overheads", None), Overheads):
+            overheads = overheads + model.overheads
+    path = args.trace
+    if path.startswith("builtin:"):
+        path = builtin_trace_path(path[len("builtin:"):])
+    if not Path(path).is_file():
+        raise SimspecError(f"no trace file {args.trace!r}")
+    with open(path, "rb") as fh:
+        head = next((ln.decode("utf-8", "replace").strip() for ln in fh if ln.strip()), "")
+    try:
+        first = json.loads(head)
+    except ValueError:
+        first = None
+    how = "recorded rounds"
+    if isinstance(first, dict) and (first.get("format") == ROUND_TRACE_FORMAT or "drafted" in first):
+        rounds = load_round_trace(path)
+    else:
+        acc = load_acceptance_trace(path)
+        probs = (acc.signals or {}).get("top1_prob")
+        if args.confidence_threshold and probs is None:
+            raise SimspecError(f"{args.trace}: the trace has no top1_prob signal, which a confidence threshold "
+                               "needs; give --confidence-threshold 0")
+        rows, unobserved = [], 0
+        for i, (pid, outs) in enumerate(zip(acc.prompts, acc.traces)):
+            if None in outs and not args.unobserved_as_rejected:
+                raise SimspecError(f"{args.trace}: prompt {pid!r} has unobserved positions (null outcomes); add "
+                                   "--unobserved-as-rejected to count them as rejected drafts")
+            unobserved += sum(o is None for o in outs)
+            out = [0 if o is None else int(o) for o in outs]
+            n = len(out) if args.tokens is None else args.tokens
+            if n > len(out):
+                raise SimspecError(f"--tokens {n} exceeds prompt {pid!r}'s trace of {len(out)} positions")
+            rows += assisted_rounds(out, None if probs is None else probs[i], max_new_tokens=n,
+                                    num_assistant_tokens=args.num_assistant_tokens, schedule=args.schedule,
+                                    confidence_threshold=args.confidence_threshold or None, prompt=pid,
+                                    prompt_len=acc.prompt_lens[i])
+        rounds = RoundTrace.from_rows(rows, acc.provenance)
+        how = (f"rounds rebuilt: num_assistant_tokens {args.num_assistant_tokens}, schedule {args.schedule}, "
+               f"confidence threshold {args.confidence_threshold:g}"
+               + (f"; {unobserved} unobserved positions counted as rejected" if unobserved else ""))
+    res = replay_rounds(rounds, target, drafter, overheads, prompt_len=args.prompt_len)
+    if args.json:
+        print(json.dumps({"rounds": how, **res.to_dict()}))
+    else:
+        print(f"{how}; overheads: " + (", ".join(f"{k} {v:g}" for k, v in res.overheads.items() if v) or "none"))
+        print(res)
+    return 0
+
+
+def _warning_line(command: str):
+    """simspec's own warnings (a profile asked outside its range, ...) as one line each on stderr, no source line."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("simspec"):
+            print(f"simspec {command}: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "plan": _cmd_plan, "vocab": _cmd_vocab,
-                    "heatmap": _cmd_heatmap, "demo": _cmd_demo}
+                    "heatmap": _cmd_heatmap, "demo": _cmd_demo, "replay": _cmd_replay}
         from .real.cli import COMMANDS as _real_commands
 
         commands.update(_real_commands)
         _check_run_flags(args)
-        return commands[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line(args.command)
+            return commands[args.command](args)
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()
         return 0

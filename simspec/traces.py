@@ -677,8 +677,13 @@ def builtin_trace(name: str, wrap: bool = False) -> TraceAcceptance:
     >>> len(acc.traces), round(acc.mean, 3)
     (8, 0.674)
     """
+    return load_acceptance_trace(builtin_trace_path(name), wrap=wrap)
+
+
+def builtin_trace_path(name: str) -> str:
+    """The file of a built-in trace (``simspec/data/traces/``), for readers that take a path."""
     from importlib.resources import files
 
     if name not in BUILTIN_TRACES:
         raise InvalidParameterError(f"no built-in trace {name!r}; the built-in traces are {sorted(BUILTIN_TRACES)}")
-    return load_acceptance_trace(files("simspec") / "data" / "traces" / BUILTIN_TRACES[name], wrap=wrap)
+    return str(files("simspec") / "data" / "traces" / BUILTIN_TRACES[name])

@@ -105,3 +105,75 @@ def test_recorded_drafter_widths_are_priced_and_round_trip(tmp_path):
     assert back.prompts[0].drafter_widths == ((7, 1), (4, 1), None)
     assert back.to_rows()[0]["drafter_widths"] == [7, 1] and "drafter_widths" not in back.to_rows()[2]
     assert back.prompts[0].widths(2) == (1,)
+
+
+# -- simspec replay (the command) ------------------------------------------------------------------------
+
+
+def _run_cli(argv, capsys):
+    from simspec.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_replay_command_prices_a_round_trace_by_hand(tmp_path, capsys):
+    path = write_round_trace(tmp_path / "r.jsonl", RoundTrace.from_rows(ROWS))
+    code, out, _ = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2", "--json"], capsys)
+    assert code == 0
+    res = __import__("json").loads(out)
+    assert res["rounds"] == "recorded rounds"
+    # every forward costs its ms whatever its width, prefills included (ConstantLatency(ms, ttft=ms))
+    ref = replay_rounds(RoundTrace.from_rows(ROWS), ConstantLatency(10.0, ttft_ms=10.0), ConstantLatency(2.0, ttft_ms=2.0))
+    assert res["speculative_ms"] == ref.speculative_ms and res["plain_ms"] == ref.plain_ms
+    code, out, _ = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2"], capsys)
+    assert "recorded rounds; overheads: none" in out and "predicted speedup" in out
+
+
+def test_replay_command_rebuilds_assisted_rounds_from_a_position_trace(tmp_path, capsys):
+    import json
+
+    from simspec.assisted import assisted_rounds
+    from simspec.traces import write_acceptance_trace
+
+    outs = [1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1]
+    probs = [0.9, 0.8, 0.3, 0.9, 0.7, 0.95, 0.2, 0.5, 0.9, 0.9, 0.9, 0.9]
+    path = write_acceptance_trace(tmp_path / "a.jsonl", [{"prompt": "p", "prompt_len": 6, "outcomes": outs,
+                                                          "signals": {"top1_prob": probs}}], provenance={})
+    code, out, _ = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2", "--num-assistant-tokens",
+                             "4", "--schedule", "heuristic", "--confidence-threshold", "0.4", "--json"], capsys)
+    assert code == 0
+    res = json.loads(out)
+    rows = assisted_rounds(outs, probs, num_assistant_tokens=4, schedule="heuristic", confidence_threshold=0.4,
+                           prompt="p", prompt_len=6)
+    ref = replay_rounds(RoundTrace.from_rows(rows), ConstantLatency(10.0, ttft_ms=10.0),
+                        ConstantLatency(2.0, ttft_ms=2.0))
+    assert res["rows"][0]["rounds"] == len(rows) and res["speculative_ms"] == ref.speculative_ms
+    assert res["rounds"].startswith("rounds rebuilt: num_assistant_tokens 4, schedule heuristic")
+
+
+def test_replay_command_errors_and_warnings_are_one_line(tmp_path, capsys):
+    from simspec.traces import write_acceptance_trace
+
+    path = write_acceptance_trace(tmp_path / "a.jsonl", [{"prompt": "p", "prompt_len": 6,
+                                                          "outcomes": [1, None, 0, 1]}], provenance={})
+    code, _, err = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2",
+                             "--confidence-threshold", "0"], capsys)
+    assert code == 2 and "add --unobserved-as-rejected" in err
+    code, _, err = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2"], capsys)
+    assert code == 2 and "no top1_prob signal" in err and "--confidence-threshold 0" in err
+    code, out, _ = _run_cli(["replay", str(path), "--target-ms", "10", "--drafter-ms", "2", "--confidence-threshold",
+                             "0", "--unobserved-as-rejected"], capsys)
+    assert code == 0 and "1 unobserved positions counted as rejected" in out
+    code, _, err = _run_cli(["replay", str(tmp_path / "none.jsonl"), "--target-ms", "1", "--drafter-ms", "1"], capsys)
+    assert code == 2 and "no trace file" in err
+    code, _, err = _run_cli(["replay", str(path), "--target-ms", "-1", "--drafter-ms", "1"], capsys)
+    assert code == 2 and "--target-ms must be a latency in ms > 0" in err
+    # a profile asked outside its measured range warns in one line, without a Python source line
+    rt = write_round_trace(tmp_path / "r.jsonl", RoundTrace.from_rows(ROWS))
+    code, _, err = _run_cli(["replay", str(rt), "--target-profile", "builtin:cpu-real-pair:gemma3-270m",
+                             "--drafter-ms", "2"], capsys)
+    assert code == 0
+    warned = [ln for ln in err.splitlines() if ln]
+    assert warned and all(ln.startswith("simspec replay: warning: profile 'gemma3-270m'") for ln in warned)
