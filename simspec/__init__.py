@@ -32,7 +32,7 @@ from .des import simulate
 from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, ScaledLatency, StochasticLatency
 from .profiles import ProfileLatency, ProfileRangeWarning, load_profile
 from .planner import LookaheadChoice, best_lookahead
-from .lookahead import HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
+from .lookahead import ConfidenceLookahead, HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
 from .records import AlgorithmResult, Comparison, Estimate, RunRecord, SimulationResult
 from .scenario import Scenario
 from .drafters import early_exit_scenario, prompt_lookup_scenario
@@ -59,7 +59,8 @@ API_SECTIONS = {
     ],
     "Traces and real engines": ["load_acceptance_trace", "write_acceptance_trace", "RoundTrace", "load_round_trace",
                                 "write_round_trace", "replay_rounds", "ReplayResult", "from_engine_metrics"],
-    "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "OracleLookahead"],
+    "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "ConfidenceLookahead",
+                           "OracleLookahead"],
     "Engines": ["compare", "theory", "simulate"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],

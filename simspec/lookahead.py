@@ -14,7 +14,9 @@ the outcomes themselves, which only :class:`OracleLookahead` may read.
 
 Sources: static — Leviathan et al. 2023; heuristic schedule — transformers
 ``candidate_generator.py`` (``num_assistant_tokens_schedule="heuristic"``);
-oracle — Mamou et al. 2024 (DISCO, arXiv 2405.04304), its upper bound.  See
+confidence threshold — transformers ``assistant_confidence_threshold`` (the
+default of its assisted generation since v4.45: θ = 0.4, k_max = 20); oracle —
+Mamou et al. 2024 (DISCO, arXiv 2405.04304), its upper bound.  See
 ``docs/model.md`` §6.
 
 >>> from simspec import StaticLookahead
@@ -38,6 +40,7 @@ __all__ = [
     "LookaheadPolicy",
     "StaticLookahead",
     "HeuristicLookahead",
+    "ConfidenceLookahead",
     "OracleLookahead",
 ]
 
@@ -186,6 +189,68 @@ class HeuristicLookahead:
 
     def start(self, lanes: int) -> _Heuristic:
         return _Heuristic(self.k0, self.k_max, lanes)
+
+
+class _Confidence:
+    def __init__(self, threshold: float, k_max: int, signal: str) -> None:
+        self.threshold, self.k_max, self.signal = threshold, k_max, signal
+        self.offsets = np.arange(k_max)
+
+    def propose(self, view: RoundView) -> np.ndarray:
+        sig = view.signals.get(self.signal) if view.signals else None
+        if sig is None:
+            raise InvalidParameterError(
+                f"ConfidenceLookahead reads the drafter's {self.signal!r} signal, which this acceptance draw "
+                "lacks: use a recorded trace with that signal (simspec record writes top1_prob) or an "
+                "acceptance process that models it"
+            )
+        positions = sig.shape[1]
+        at = view.position[:, None] + self.offsets
+        values = sig[view.rows[:, None], np.minimum(at, positions - 1)]
+        # NaN (no signal recorded there) is never below the threshold: the drafter goes on
+        low = (values < self.threshold) & (at < positions)
+        return np.where(low.any(axis=1), low.argmax(axis=1) + 1, self.k_max).astype(np.int64)
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ConfidenceLookahead:
+    """Draft until a token whose drafter probability is below ``threshold`` (that token is still verified).
+
+    transformers' ``assistant_confidence_threshold`` stop rule, the default of its assisted
+    generation (``threshold=0.4``, ``k_max=20`` = ``num_assistant_tokens``): after drafting each
+    token the drafter stops when its probability (the ``signal``, default ``"top1_prob"``) is
+    below the threshold, and at ``k_max`` drafts in any case.  It reads the signal at the
+    positions it drafts — what the drafter computes while drafting, before any verification.
+    On a teacher-forced trace the signal after a round's first mismatch is the drafter's
+    probability along the target's tokens, a stand-in for its own (diverged) ones.
+
+    >>> ConfidenceLookahead().name
+    'confidence θ=0.4 k_max=20'
+    """
+
+    threshold: float = 0.4
+    k_max: int = 20
+    signal: str = "top1_prob"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InvalidParameterError(f"threshold must be a probability in [0, 1] (0 never stops), "
+                                        f"got {self.threshold!r}")
+        int_at_least("k_max", self.k_max, 1)
+
+    @property
+    def name(self) -> str:
+        return f"confidence θ={self.threshold:g} k_max={self.k_max}"
+
+    @property
+    def static_k(self) -> None:
+        return None
+
+    def start(self, lanes: int) -> _Confidence:
+        return _Confidence(float(self.threshold), int(self.k_max), self.signal)
 
 
 class _Oracle:
