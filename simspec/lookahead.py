@@ -62,6 +62,14 @@ class RoundView:
     signals: Mapping[str, np.ndarray]
     next_rejection: np.ndarray
 
+    def signal(self, name: str, policy: str, fix: str) -> np.ndarray:
+        """The named signal, ``(rows, positions)``; a clear error naming the policy and the fix when it is absent."""
+        sig = self.signals.get(name) if self.signals else None
+        if sig is None:
+            raise InvalidParameterError(f"{policy} reads the acceptance draw's {name!r} signal, which this draw "
+                                        f"lacks: {fix}")
+        return sig
+
 
 def checked_proposal(k, active=None, policy: str = "the lookahead policy") -> np.ndarray:
     """A controller's proposal ``k`` (one lookahead per lane) as int64, every active lane's ``k >= 1``.
@@ -197,13 +205,8 @@ class _Confidence:
         self.offsets = np.arange(k_max)
 
     def propose(self, view: RoundView) -> np.ndarray:
-        sig = view.signals.get(self.signal) if view.signals else None
-        if sig is None:
-            raise InvalidParameterError(
-                f"ConfidenceLookahead reads the drafter's {self.signal!r} signal, which this acceptance draw "
-                "lacks: use a recorded trace with that signal (simspec record writes top1_prob) or an "
-                "acceptance process that models it"
-            )
+        sig = view.signal(self.signal, "ConfidenceLookahead", "use a recorded trace with that signal (simspec "
+                          "record writes top1_prob) or an acceptance process that models it")
         positions = sig.shape[1]
         at = view.position[:, None] + self.offsets
         values = sig[view.rows[:, None], np.minimum(at, positions - 1)]

@@ -599,12 +599,8 @@ class _Recorded:
         self.signal = signal
 
     def propose(self, view: RoundView) -> np.ndarray:
-        sig = view.signals.get(self.signal) if view.signals else None
-        if sig is None:
-            raise InvalidParameterError(
-                f"RecordedLookahead reads the acceptance draw's {self.signal!r} signal, which this draw lacks; "
-                "replay the outcomes of RoundTrace.acceptance() (they carry it)"
-            )
+        sig = view.signal(self.signal, "RecordedLookahead",
+                          "replay the outcomes of RoundTrace.acceptance() (they carry it)")
         pos = np.minimum(view.position, sig.shape[1] - 1)
         k = np.asarray(sig[view.rows, pos], dtype=float)
         return np.where(np.isfinite(k) & (k >= 1), k, 1.0).astype(np.int64)
