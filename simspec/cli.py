@@ -64,6 +64,15 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                         "lookahead with the lowest latency (default: best)")
     g.add_argument("--k-max", type=int, default=200, metavar="K",
                    help="largest lookahead 'best' may pick (default 200)")
+    g.add_argument("--policy", choices=("static", "heuristic", "confidence", "oracle"), default="static",
+                   help="how the lookahead is chosen each round: static (--lookahead K or best; default), "
+                        "heuristic (transformers' schedule: +2 after a fully accepted round, else -1; starts at "
+                        "--lookahead K, default 5), confidence (transformers' stop: draft until a token whose "
+                        "drafter probability is below --confidence-threshold, at most --lookahead K, default 20; "
+                        "needs a trace with the top1_prob signal), oracle (draft until the first rejection: the "
+                        "upper bound no real drafter reaches). Dynamic policies need the Monte Carlo or simulate")
+    g.add_argument("--confidence-threshold", type=float, default=0.4, metavar="T",
+                   help="with --policy confidence: the drafter's stop probability (transformers' default 0.4)")
     g.add_argument("--servers", type=int, default=None, metavar="N",
                    help="target instances DSI may use in all, the non-SI chain's included when it runs (default: as "
                         "many as it needs so that no verification waits)")
@@ -235,6 +244,24 @@ def _lookahead(value: str):
         return int(value)
     except ValueError:
         raise SimspecError(f"--lookahead must be an integer >= 1 or 'best', got {value!r}") from None
+
+
+def _policy(args):
+    """``--policy`` and ``--lookahead``: the scenario's lookahead (an int, 'best' or a policy object)."""
+    from .lookahead import ConfidenceLookahead, HeuristicLookahead, OracleLookahead
+
+    k = _lookahead(args.lookahead)
+    policy = getattr(args, "policy", "static")
+    if policy == "static":
+        return k
+    if policy == "heuristic":
+        return HeuristicLookahead(5 if k == "best" else k, max(args.k_max, 5 if k == "best" else k))
+    if policy == "confidence":
+        if not 0 <= args.confidence_threshold <= 1:
+            raise SimspecError(f"--confidence-threshold must be a probability in [0, 1], got "
+                               f"{args.confidence_threshold:g}")
+        return ConfidenceLookahead(args.confidence_threshold, 20 if k == "best" else k)
+    return OracleLookahead(args.k_max)
 
 
 def _load_profiles(args) -> None:
@@ -437,7 +464,7 @@ def _scenario(args):
                             overheads=Overheads(getattr(args, "message_ms", 0.0), getattr(args, "sync_ms", 0.0),
                                                 getattr(args, "startup_ms", 0.0)))
     # from_profiles adds a profile's loop overheads to the deployment's (ConstantLatency has none)
-    s = Scenario.from_profiles(target, drafter, acc, lookahead=_lookahead(args.lookahead), tokens=args.tokens,
+    s = Scenario.from_profiles(target, drafter, acc, lookahead=_policy(args), tokens=args.tokens,
                                k_max=args.k_max, deployment=deployment)
     cv = getattr(args, "latency_cv", 0.0)
     if cv:

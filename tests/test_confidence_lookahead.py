@@ -84,3 +84,27 @@ def test_monte_carlo_and_discrete_event_agree_run_by_run():
         assert run.target_forwards == len(ref) == mc["rounds"][row]
         assert run.drafter_forwards == sum(r["drafted"] for r in ref) == mc["drafter_forwards"][row]
         assert run.decode_ms == pytest.approx(mc["decode_ms"][row])
+
+
+def test_cli_policy_flag_builds_the_policy(capsys):
+    import json
+
+    from simspec.cli import main
+    from simspec.traces import builtin_trace, builtin_trace_path
+
+    assert main(["simulate", "--algorithm", "si", "--target-ms", "100", "--drafter-ms", "20", "--acceptance-trace",
+                 builtin_trace_path("cpu-real-pair"), "--tokens", "64", "--policy", "confidence",
+                 "--confidence-threshold", "0.5", "--lookahead", "8", "--replications", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["lookahead"] == "confidence θ=0.5 k_max=8"
+    s = Scenario(ConstantLatency(100.0), ConstantLatency(20.0), builtin_trace("cpu-real-pair"),
+                 lookahead=ConfidenceLookahead(0.5, 8), tokens=64)
+    ref = simulate(s, "si", replications=3, rng=0)
+    assert out["latency_ms"] == ref.latency_ms.mean and out["target_forwards"] == ref.target_forwards.mean
+    assert main(["compare", "--target-ms", "100", "--drafter-ms", "20", "--acceptance", "0.8", "--policy",
+                 "heuristic", "--lookahead", "3", "--method", "montecarlo", "--tokens", "50", "--json",
+                 "--replications", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["si"]["lookahead"] == "heuristic k0=3"
+    assert main(["compare", "--target-ms", "100", "--drafter-ms", "20", "--acceptance", "0.8", "--policy",
+                 "confidence", "--confidence-threshold", "2"]) == 2
+    assert "--confidence-threshold must be a probability" in capsys.readouterr().err
