@@ -33,6 +33,8 @@ from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, 
 from .profiles import ProfileLatency, ProfileRangeWarning, load_profile
 from .planner import LookaheadChoice, best_lookahead
 from .lookahead import ConfidenceLookahead, HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
+from .learned_lookahead import AcceptanceClassifier, DiscoLookahead, SpecDecPPLookahead
+from .signals import ConfidenceSignal
 from .records import AlgorithmResult, Comparison, Estimate, RunRecord, SimulationResult
 from .scenario import Scenario
 from .drafters import early_exit_scenario, prompt_lookup_scenario
@@ -56,11 +58,12 @@ API_SECTIONS = {
         "MarkovAcceptance",
         "TraceAcceptance",
         "PositionalAcceptance",
+        "ConfidenceSignal",
     ],
     "Traces and real engines": ["load_acceptance_trace", "write_acceptance_trace", "RoundTrace", "load_round_trace",
                                 "write_round_trace", "replay_rounds", "ReplayResult", "from_engine_metrics"],
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "ConfidenceLookahead",
-                           "OracleLookahead"],
+                           "DiscoLookahead", "SpecDecPPLookahead", "AcceptanceClassifier", "OracleLookahead"],
     "Engines": ["compare", "theory", "simulate"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
