@@ -32,7 +32,14 @@ from .des import simulate
 from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, ScaledLatency, StochasticLatency
 from .profiles import ProfileLatency, ProfileRangeWarning, load_profile
 from .planner import LookaheadChoice, best_lookahead
-from .lookahead import ConfidenceLookahead, HeuristicLookahead, LookaheadPolicy, OracleLookahead, StaticLookahead
+from .lookahead import (
+    AdaptiveConfidenceLookahead,
+    ConfidenceLookahead,
+    HeuristicLookahead,
+    LookaheadPolicy,
+    OracleLookahead,
+    StaticLookahead,
+)
 from .learned_lookahead import AcceptanceClassifier, DiscoLookahead, SpecDecPPLookahead
 from .signals import ConfidenceSignal
 from .records import AlgorithmResult, Comparison, Estimate, RunRecord, SimulationResult
@@ -63,7 +70,8 @@ API_SECTIONS = {
     "Traces and real engines": ["load_acceptance_trace", "write_acceptance_trace", "RoundTrace", "load_round_trace",
                                 "write_round_trace", "replay_rounds", "ReplayResult", "from_engine_metrics"],
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "ConfidenceLookahead",
-                           "DiscoLookahead", "SpecDecPPLookahead", "AcceptanceClassifier", "OracleLookahead"],
+                           "AdaptiveConfidenceLookahead", "DiscoLookahead", "SpecDecPPLookahead",
+                           "AcceptanceClassifier", "OracleLookahead"],
     "Engines": ["compare", "theory", "simulate"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],

@@ -41,6 +41,8 @@ __all__ = [
     "StaticLookahead",
     "HeuristicLookahead",
     "ConfidenceLookahead",
+    "AdaptiveConfidenceLookahead",
+    "roc_threshold",
     "OracleLookahead",
 ]
 
@@ -207,11 +209,14 @@ class _Confidence:
     def propose(self, view: RoundView) -> np.ndarray:
         sig = view.signal(self.signal, "ConfidenceLookahead", "use a recorded trace with that signal (simspec "
                           "record writes top1_prob) or an acceptance process that models it")
+        return self._stop(sig, view, self.threshold)
+
+    def _stop(self, sig: np.ndarray, view: RoundView, threshold) -> np.ndarray:
         positions = sig.shape[1]
         at = view.position[:, None] + self.offsets
         values = sig[view.rows[:, None], np.minimum(at, positions - 1)]
         # NaN (no signal recorded there) is never below the threshold: the drafter goes on
-        low = (values < self.threshold) & (at < positions)
+        low = (values < threshold) & (at < positions)
         return np.where(low.any(axis=1), low.argmax(axis=1) + 1, self.k_max).astype(np.int64)
 
     def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
@@ -254,6 +259,109 @@ class ConfidenceLookahead:
 
     def start(self, lanes: int) -> _Confidence:
         return _Confidence(float(self.threshold), int(self.k_max), self.signal)
+
+
+def roc_threshold(matches, probs, fn_cost: float = 3.0) -> float:
+    """The threshold on ``probs`` at the ROC point minimising ``fpr + fn_cost·fnr`` (transformers' adaptive rule).
+
+    The ROC curve is scikit-learn's ``roc_curve(matches, probs)`` (with its default
+    ``drop_intermediate=True``, and a first point at threshold ``+inf``); the first of
+    equal-cost points wins (``argmin``).  ``matches``: 1 for an accepted draft, 0 for a
+    rejected one; both classes must be present.
+
+    >>> roc_threshold([1, 1, 0, 1, 0, 0], [0.9, 0.8, 0.7, 0.6, 0.3, 0.2])
+    0.6
+    """
+    y = np.asarray(matches, dtype=np.int64)
+    score = np.asarray(probs, dtype=float)
+    if y.shape != score.shape or y.ndim != 1:
+        raise InvalidParameterError("matches and probs must be 1-d sequences of the same length")
+    if not (y.min(initial=1) == 0 and y.max(initial=0) == 1):
+        raise InvalidParameterError("the ROC curve needs at least one accepted (1) and one rejected (0) draft")
+    order = np.argsort(-score, kind="mergesort")
+    score, y = score[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), y.size - 1]  # the last index of each distinct score
+    tps = np.cumsum(y)[last]
+    fps = 1 + last - tps
+    thresholds = score[last]
+    if fps.size > 2:  # drop the points inside straight stretches of the curve
+        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
+    fps, tps, thresholds = np.r_[0, fps], np.r_[0, tps], np.r_[np.inf, thresholds]
+    fpr, fnr = fps / fps[-1], 1.0 - tps / tps[-1]
+    return float(thresholds[np.argmin(fpr + fn_cost * fnr)])
+
+
+class _AdaptiveConfidence(_Confidence):
+    def __init__(self, threshold: float, k_max: int, signal: str, lanes: int, min_samples: int) -> None:
+        super().__init__(threshold, k_max, signal)
+        self.lane_threshold = np.full(lanes, threshold, dtype=float)
+        self.min_samples = min_samples
+        self.probs: list[list[float]] = [[] for _ in range(lanes)]
+        self.matches: list[list[int]] = [[] for _ in range(lanes)]
+        self.round: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def propose(self, view: RoundView) -> np.ndarray:
+        sig = view.signal(self.signal, "AdaptiveConfidenceLookahead", "use a recorded trace with that signal "
+                          "(simspec record writes top1_prob) or an acceptance process that models it")
+        k = self._stop(sig, view, self.lane_threshold[:, None])
+        self.round = (view.rows, view.position, sig)
+        return k
+
+    def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
+        rows, position, sig = self.round
+        positions = sig.shape[1]
+        for lane in range(len(drafted)):
+            n_draft = int(drafted[lane])
+            if n_draft <= 0:
+                continue
+            at = np.minimum(position[lane] + np.arange(n_draft), positions - 1)
+            probs, matches = self.probs[lane], self.matches[lane]
+            # transformers: every drafted token's probability, then the matches; the drafts after the
+            # first rejection are dropped
+            probs.extend(np.asarray(sig[rows[lane], at], dtype=float).tolist())
+            matches.extend([1] * int(accepted[lane]))
+            if len(probs) > len(matches):
+                matches.append(0)
+            del probs[len(matches):]
+            if len(probs) > self.min_samples and 0 in matches and 1 in matches:
+                self.lane_threshold[lane] = roc_threshold(matches, probs)
+
+
+@dataclass(frozen=True)
+class AdaptiveConfidenceLookahead:
+    """transformers' adaptive confidence threshold: the confidence stop, with ``θ`` refitted after each round.
+
+    After each round the drafted tokens' probabilities and whether each was accepted (the
+    drafts after the first rejection dropped) are added to the lane's history; once it holds
+    more than ``min_samples`` (5) drafts of both classes, ``θ`` becomes the ROC threshold
+    minimising ``fpr + 3·fnr`` (:func:`roc_threshold`), in force from the next round.  transformers
+    runs it when scikit-learn is installed, the assistant has a threshold, and the vocabularies
+    are shared (``AssistedCandidateGenerator`` exactly, not universal assisted generation).
+    """
+
+    threshold: float = 0.4
+    k_max: int = 20
+    signal: str = "top1_prob"
+    min_samples: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise InvalidParameterError(f"threshold must be in (0, 1] (transformers adapts only a set threshold), "
+                                        f"got {self.threshold!r}")
+        int_at_least("k_max", self.k_max, 1)
+        int_at_least("min_samples", self.min_samples, 0)
+
+    @property
+    def name(self) -> str:
+        return f"adaptive confidence θ0={self.threshold:g} k_max={self.k_max}"
+
+    @property
+    def static_k(self) -> None:
+        return None
+
+    def start(self, lanes: int) -> _AdaptiveConfidence:
+        return _AdaptiveConfidence(float(self.threshold), int(self.k_max), self.signal, lanes, int(self.min_samples))
 
 
 class _Oracle:

@@ -108,3 +108,90 @@ def test_cli_policy_flag_builds_the_policy(capsys):
     assert main(["compare", "--target-ms", "100", "--drafter-ms", "20", "--acceptance", "0.8", "--policy",
                  "confidence", "--confidence-threshold", "2"]) == 2
     assert "--confidence-threshold must be a probability" in capsys.readouterr().err
+
+
+# -- the adaptive threshold -----------------------------------------------------------------------------------
+
+
+def test_roc_threshold_by_hand():
+    from simspec.lookahead import roc_threshold
+
+    # ROC points (fpr, tpr) at thresholds inf, .9, .8, .7, .6, .2 (.3 lies on a straight stretch: dropped):
+    # (0,0) (0,1/3) (0,2/3) (1/3,2/3) (1/3,1) (1,1); cost fpr + 3·fnr is lowest (1/3) at 0.6
+    assert roc_threshold([1, 1, 0, 1, 0, 0], [0.9, 0.8, 0.7, 0.6, 0.3, 0.2]) == 0.6
+    # perfectly separated: the lowest accepted probability
+    assert roc_threshold([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9]) == 0.7
+    with pytest.raises(InvalidParameterError, match="at least one accepted"):
+        roc_threshold([1, 1], [0.5, 0.6])
+
+
+def test_roc_threshold_equals_scikit_learn():
+    """Runs where scikit-learn is installed (transformers' adaptive threshold needs it; simspec does not)."""
+    from simspec.lookahead import roc_threshold
+
+    sklearn = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(2, 40))
+        y = rng.integers(0, 2, n)
+        if y.min() == y.max():
+            continue
+        p = np.round(rng.random(n), int(rng.integers(1, 3)))  # ties
+        fpr, tpr, th = sklearn.roc_curve(y, p)
+        assert roc_threshold(y, p) == th[np.argmin(fpr + 3 * (1 - tpr))]
+
+
+def _transformers_adaptive(outcomes, prob, k_max, theta0):
+    """transformers' confidence stop with its adaptive update, written out round by round (its bookkeeping)."""
+    from simspec.lookahead import roc_threshold
+
+    theta, probs, matches, rounds, g, n = theta0, [], [], [], 0, len(outcomes)
+    while g < n:
+        cap = min(k_max, n - g - 1)
+        drafted = cap
+        for j in range(cap):
+            if prob[g + j] < theta:
+                drafted = j + 1
+                break
+        ok = outcomes[g:g + drafted]
+        accepted = drafted if all(ok) else ok.index(0)
+        rounds.append((drafted, accepted, theta))
+        if drafted:
+            probs.extend(prob[g:g + drafted])          # _generate_candidates: every drafted token's probability
+            matches.extend([1] * accepted)             # update_candidate_strategy
+            if len(probs) > len(matches):
+                matches.append(0)
+            del probs[len(matches):]
+            if len(probs) > 5 and {0, 1} <= set(matches):
+                theta = roc_threshold(matches, probs)
+        g += accepted + 1
+    return rounds
+
+
+def test_adaptive_threshold_follows_transformers_round_by_round():
+    from simspec.lookahead import AdaptiveConfidenceLookahead
+    from simspec.montecarlo.si import _loop_blocks
+
+    outcomes, prob = _recorded(7, 6, 120)
+    policy = AdaptiveConfidenceLookahead(0.4, 10)
+    loop = _loop_blocks(outcomes, policy, {"top1_prob": prob})
+    res = si_run(outcomes, policy, ConstantLatency(10.0), ConstantLatency(1.0), signals={"top1_prob": prob})
+    changed = 0
+    for lane in range(outcomes.shape[0]):
+        ref = _transformers_adaptive(outcomes[lane].astype(int).tolist(), prob[lane].tolist(), 10, 0.4)
+        changed += len({t for _, _, t in ref}) > 1
+        assert res["rounds"][lane] == len(ref)
+        assert res["drafter_forwards"][lane] == sum(d for d, _, _ in ref)
+        mine = loop["width_lane"] == lane
+        widths = dict(zip(loop["width"][mine].tolist(), loop["width_count"][mine].tolist()))
+        ref_widths: dict[int, int] = {}
+        for d, _, _ in ref:
+            ref_widths[d + 1] = ref_widths.get(d + 1, 0) + 1
+        assert widths == ref_widths
+    assert changed == outcomes.shape[0]  # the threshold did move on every lane
+    # with no adaptation (more samples needed than there are) it is the plain confidence stop
+    frozen = si_run(outcomes, AdaptiveConfidenceLookahead(0.4, 10, min_samples=10**6), ConstantLatency(10.0),
+                    ConstantLatency(1.0), signals={"top1_prob": prob})
+    plain = si_run(outcomes, ConfidenceLookahead(0.4, 10), ConstantLatency(10.0), ConstantLatency(1.0),
+                   signals={"top1_prob": prob})
+    assert np.array_equal(frozen["decode_ms"], plain["decode_ms"])
