@@ -200,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--replications", "--reps", dest="replications", type=int, default=400, metavar="R",
                    help="Monte Carlo replications per model pair (default 400)")
     d.add_argument("--json", action="store_true", help="print the table (and the files written) as JSON")
+    la = sub.add_parser("lookahead", help="every lookahead policy on one scenario, ranked: the gain of a dynamic "
+                                          "lookahead over the best static one",
+                        description="SI with each lookahead policy (best static k, transformers' heuristic, "
+                                    "confidence stop at its defaults and tuned, adaptive threshold, DISCO, "
+                                    "SpecDec++, oracle) on common outcomes and drafter signals, fastest first.")
+    _add_scenario_flags(la)
+    la.add_argument("--num-assistant-tokens", type=int, default=20, metavar="K",
+                    help="the dynamic policies' most drafts a round (transformers' num_assistant_tokens, default 20)")
+    la.add_argument("--replications", "--reps", dest="replications", type=int, default=200, metavar="R",
+                    help="evaluation replications (a training draw of as many comes first; default 200)")
+    la.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    la.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
     r = sub.add_parser("replay", help="price recorded rounds forward by forward: a real client's predicted speedup",
                        description="The predicted wall time and speedup of transformers' assisted generation, "
                                    "prompt by prompt: every forward of the recorded (or rebuilt) rounds priced "
@@ -716,6 +729,19 @@ def _replay_model(args, who: str):
     return ConstantLatency(ms, ms)
 
 
+def _cmd_lookahead(args) -> int:
+    from .policy_ranking import rank_policies
+
+    if args.lookahead != "best" or args.policy != "static":
+        raise SimspecError("lookahead runs every policy itself: drop --lookahead and --policy")
+    if args.num_assistant_tokens < 1:
+        raise SimspecError(f"--num-assistant-tokens must be an integer >= 1, got {args.num_assistant_tokens}")
+    scenario = _scenario(args)
+    res = rank_policies(scenario, replications=args.replications, rng=args.seed, k_max=args.num_assistant_tokens)
+    print(json.dumps(res.to_dict()) if args.json else res)
+    return 0
+
+
 def _cmd_replay(args) -> int:
     from .assisted import assisted_rounds
     from .deployment import Overheads
@@ -793,7 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "plan": _cmd_plan, "vocab": _cmd_vocab,
-                    "heatmap": _cmd_heatmap, "demo": _cmd_demo, "replay": _cmd_replay}
+                    "heatmap": _cmd_heatmap, "demo": _cmd_demo, "replay": _cmd_replay,
+                    "lookahead": _cmd_lookahead}
         from .real.cli import COMMANDS as _real_commands
 
         commands.update(_real_commands)
