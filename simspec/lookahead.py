@@ -27,7 +27,7 @@ StaticLookahead(k=5)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, runtime_checkable
+from typing import ClassVar, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -44,6 +44,7 @@ __all__ = [
     "AdaptiveConfidenceLookahead",
     "roc_threshold",
     "OracleLookahead",
+    "across_rounds",
 ]
 
 
@@ -175,6 +176,15 @@ class _Heuristic:
         self.k = np.where(all_in, np.minimum(self.k + 2, self.k_max), np.maximum(self.k - 1, 1))
 
 
+def across_rounds(policy) -> bool:
+    """Whether ``policy`` learns from finished rounds (a schedule), rather than deciding within a round (a stop rule).
+
+    DSI runs stop rules only: its verifications overlap and finish out of order, so there is no
+    sequence of finished rounds for a schedule to learn from.
+    """
+    return bool(getattr(policy, "learns_across_rounds", False))
+
+
 @dataclass(frozen=True)
 class HeuristicLookahead:
     """transformers' "heuristic" schedule: all drafts accepted → ``k += 2``, else ``k − 1`` (at least 1).
@@ -182,6 +192,7 @@ class HeuristicLookahead:
     Starts at ``k0`` (transformers' default 5); ``k_max`` caps it.
     """
 
+    learns_across_rounds: ClassVar[bool] = True
     k0: int = 5
     k_max: int = 1000
 
@@ -340,6 +351,7 @@ class AdaptiveConfidenceLookahead:
     are shared (``AssistedCandidateGenerator`` exactly, not universal assisted generation).
     """
 
+    learns_across_rounds: ClassVar[bool] = True
     threshold: float = 0.4
     k_max: int = 20
     signal: str = "top1_prob"

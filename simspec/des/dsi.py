@@ -5,7 +5,10 @@ Algorithm 1 generalised to a lookahead ``k`` — the rules of ``docs/model.md`` 
 
 * the drafter drafts continuously from the newest speculated prefix; after every
   ``k`` drafts it submits a verification task of width ``k + 1`` (its drafts and
-  the next position) and drafts on without waiting;
+  the next position) and drafts on without waiting.  With a dynamic stop rule
+  (:class:`~simspec.ConfidenceLookahead`, DISCO, SpecDec++, the oracle) the rule
+  sets each block's ``k`` when the block starts, from the drafter's signals at the
+  positions it drafts: it decides when to submit a task;
 * tasks run on a pool of target servers, queueing FIFO (default) or LIFO when
   all are busy;
 * the non-SI chain runs one target forward at a time on the newest *verified*
@@ -68,7 +71,7 @@ class DSIRun:
         env: simpy.Environment,
         accepted: np.ndarray,
         nxt: list[int],
-        k: int,
+        k,
         target: LatencyModel,
         drafter: LatencyModel,
         rng: np.random.Generator,
@@ -78,8 +81,12 @@ class DSIRun:
         overheads: Overheads,
         prompt_len: int,
         log,
+        signals=None,
     ) -> None:
-        self.env, self.k, self.target, self.drafter, self.rng = env, k, target, drafter, rng
+        self.env, self.target, self.drafter, self.rng = env, target, drafter, rng
+        # k: an int (every block), or a stop rule's controller that sets each block's k
+        self.policy = None if isinstance(k, (int, np.integer)) else k
+        self.k = int(k) if self.policy is None else 1  # the current block's lookahead
         self.S = len(nxt)
         self.nxt = nxt  # first rejected position at or after each position (S if none)
         self.acc = accepted
@@ -94,7 +101,8 @@ class DSIRun:
         self.t1 = float(target.forward(1, prompt_len))
         self.d_const = float(drafter.forward(1, prompt_len)) if is_deterministic(drafter) else None
         self.t_const = is_deterministic(target) and not target.context_dependent
-        self.v_const = float(target.forward(k + 1, prompt_len)) if self.t_const else None
+        self.v_const = float(target.forward(self.k + 1, prompt_len)) if self.t_const and self.policy is None else None
+        self._v_by_k: dict[int, float] = {}
         self.done = env.event()
         # per-run constants of the hot paths (each the very float the per-event expression gives)
         self._timeout = env.timeout
@@ -104,8 +112,15 @@ class DSIRun:
         self._per_emit = overheads.per_emitted_token_ms
         self._holds = bool(self._per_round or self._per_emit)
         self._step = None if self.d_const is None else self.d_const + self._o  # one draft: forward + overhead
-        self._block_dur = None if self._step is None else self._step * k
+        self._block_dur = None if self._step is None or self.policy is not None else self._step * self.k
         self._service = None if self.v_const is None else overheads.startup_ms + self.v_const
+        if self.policy is not None:
+            from ..lookahead import RoundView
+
+            sig = {name: np.asarray(v, dtype=float).reshape(1, -1) for name, v in (signals or {}).items()}
+            self._view = lambda p: RoundView(np.array([p]), np.array([self.S - p]), np.zeros(1, dtype=np.int64),
+                                             sig, self._nxt2d)
+            self._nxt2d = np.asarray(nxt, dtype=np.int64).reshape(1, -1)
         # bound once: every task calls it (straight to _result when nothing lies between a task and its effect)
         self._on_task_done = self._arrive if self._holds else self._result
         # state
@@ -139,10 +154,22 @@ class DSIRun:
         self.end_time = float("nan")
 
     # -- helpers -------------------------------------------------------------------------
-    def _verify_time(self, p: int) -> float:
+    def _verify_time(self, p: int, k: int) -> float:
         if self.v_const is not None:
             return self.v_const
-        return sample_latency(self.target, self.rng, self.k + 1, self.prompt + p)
+        if self.t_const:
+            v = self._v_by_k.get(k)
+            if v is None:
+                v = self._v_by_k[k] = float(self.target.forward(k + 1, self.prompt))
+            return v
+        return sample_latency(self.target, self.rng, k + 1, self.prompt + p)
+
+    def _propose(self, p: int) -> None:
+        """A stop rule sets the lookahead of the block starting at ``p``."""
+        if self.policy is not None:
+            from ..lookahead import checked_proposal
+
+            self.k = int(checked_proposal(self.policy.propose(self._view(p)))[0])
 
     def _chain_time(self, pos: int) -> float:
         if self.t_const:
@@ -172,8 +199,12 @@ class DSIRun:
             return
         self.drafting = True
         self.block_t = now
+        self._propose(self.block_p)
         if self._block_dur is not None:
             dur = self._block_dur  # block_ends stays None: draft ends are block_t + d_const·(j + 1)
+        elif self._step is not None:
+            dur = self._step * self.k  # a stop rule's block: constant drafts, its own length
+            self.block_ends = None
         else:
             times = np.array([sample_latency(self.drafter, self.rng, 1, self.prompt + self.block_p + j) for j in range(self.k)])
             self.block_times = times
@@ -199,7 +230,7 @@ class DSIRun:
         seq = self.task_seq = self.task_seq + 1
         service = self._service
         if service is None:
-            service = self.ov.startup_ms + self._verify_time(p)
+            service = self.ov.startup_ms + self._verify_time(p, k)
         if self._msg > 0:
             task = Task(seq, self.epoch, p, k, service, now, self._task_done)
             self._timeout(self._msg).callbacks.append(lambda _ev: task.epoch == self.epoch and self.pool.submit(task))

@@ -21,7 +21,7 @@ import simpy
 from .._checks import check_des_work, check_rng, int_at_least
 from ..errors import InvalidParameterError, UnsupportedScenarioError
 from ..latency import prefill_ms
-from ..lookahead import LookaheadPolicy, StaticLookahead
+from ..lookahead import LookaheadPolicy, StaticLookahead, across_rounds
 from ..montecarlo.positions import next_rejection
 from ..deployment import Overheads, check_queue, dsi_servers_needed
 from ..planner import CHAIN_ONLY_NOTE, best_lookahead
@@ -36,15 +36,23 @@ __all__ = ["Algorithm", "RunRecord", "SimulationResult", "run_once", "simulate"]
 Algorithm = Literal["nonsi", "si", "dsi"]
 
 
-def _resolve_dsi(s: Scenario) -> tuple[int, str]:
-    """DSI's lookahead on ``s`` (the planner's choice for "best") and a note on how it was chosen."""
+def _resolve_dsi(s: Scenario) -> tuple[int | LookaheadPolicy, str]:
+    """DSI's lookahead on ``s`` (the planner's choice for "best"; a stop rule as given) and a note on the choice."""
     la = s.lookahead
     if isinstance(la, LookaheadPolicy):
         if la.static_k is None:
-            raise UnsupportedScenarioError(f"DSI runs a static lookahead; {la.name} is dynamic")
+            return _dsi_stop_rule(la), ""
         return la.static_k, ""
     choice = best_lookahead(s, "dsi")
     return choice.k, choice.note
+
+
+def _dsi_stop_rule(policy: LookaheadPolicy) -> LookaheadPolicy:
+    if across_rounds(policy):
+        raise UnsupportedScenarioError(
+            f"DSI runs a static lookahead or a stop rule (confidence, DISCO, SpecDec++, oracle), not {policy.name}: "
+            "a schedule learns from finished rounds, and DSI's verifications overlap and finish out of order")
+    return policy
 
 
 def _resolve_si(s: Scenario) -> tuple[LookaheadPolicy, str]:
@@ -123,9 +131,14 @@ def run_once(
         log(ttft, "prefill_end", "prefill")
     if algorithm == "dsi":
         k = lookahead if lookahead is not None else _resolve_dsi(s)[0]
-        k = k.static_k if isinstance(k, LookaheadPolicy) else int_at_least("lookahead", k, 1)
-        run = DSIRun(env, A, nxt.tolist(), k, s.target, s.drafter, rng, s.servers, queue, chain, overheads,
-                     s.prompt_len, log)
+        if isinstance(k, LookaheadPolicy):
+            k = k.static_k if k.static_k is not None else _dsi_stop_rule(k)
+        else:
+            k = int_at_least("lookahead", k, 1)
+        rule = k.start(1) if isinstance(k, LookaheadPolicy) else k
+        run = DSIRun(env, A, nxt.tolist(), rule, s.target, s.drafter, rng, s.servers, queue, chain, overheads,
+                     s.prompt_len, log, signals)
+        k = k.name if isinstance(k, LookaheadPolicy) else k
         run.start()
         env.run(until=run.done)
         end = run.end_time
@@ -239,7 +252,9 @@ def simulate(
     target_servers = 1
     if algorithm == "dsi":
         lookahead, note = _resolve_dsi(scenario)
-        target_servers = scenario.servers or int(dsi_servers_needed(scenario, lookahead))
+        # a stop rule's blocks vary: without a server count, it uses what its tasks need (the runs' peak)
+        target_servers = scenario.servers or (int(dsi_servers_needed(scenario, lookahead))
+                                              if isinstance(lookahead, int) else None)
         if scenario.deployment.speculation_servers == 0:
             note = CHAIN_ONLY_NOTE
     elif algorithm == "si":
@@ -262,6 +277,8 @@ def simulate(
             bar and bar.step()
     bar and bar.close()
     runs = tuple(r for r, _ in results)
+    if target_servers is None:
+        target_servers = max(r.peak_servers_busy for r in runs)  # the chain's server is counted in the peak
     dep = scenario.deployment
     options = {"queue": dep.queue, "chain": dep.chain, **{k: v for k, v in asdict(dep.overheads).items()}}
     return SimulationResult(algorithm, scenario.describe(), runs, options, results[0][1], target_servers, note)
