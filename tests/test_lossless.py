@@ -16,8 +16,10 @@ Five layers, each against a reference written here, not against the module's own
    autoregressively, verify left to right, residual on the first rejection, bonus from ``p`` when
    all are accepted) over lazily generated random tables ``p(·|prefix)``, ``q(·|prefix)``
    (keyed by prefix tuples, seeded), for static ``k``, a dynamic stop rule (stop drafting when
-   the drafter's top-1 probability is below a threshold), and transformers' heuristic schedule
-   across rounds (``HeuristicLookahead``'s own controller).  The law of the first ``H`` emitted
+   the drafter's top-1 probability is below a threshold), simspec's own stop rules
+   (``ConfidenceLookahead``, ``DiscoLookahead``, ``SpecDecPPLookahead``: their controllers decide
+   after each draft), and transformers' heuristic schedule across rounds (``HeuristicLookahead``'s
+   own controller).  The law of the first ``H`` emitted
    tokens must equal ``∏ p(s_i | s_<i)`` to 1e-12.  Proposals: standard, union, TLI, RDK dense and
    sparse (built per prefix with the module's functions), SLRS/SLEM with ``ψ`` per prefix from
    TokenLM pairs (at every position the first target token of a fresh draft, as
@@ -60,7 +62,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from simspec.errors import DistributionError, VocabularyError
-from simspec.lookahead import HeuristicLookahead, StaticLookahead
+from simspec.learned_lookahead import AcceptanceClassifier, DiscoLookahead, SpecDecPPLookahead
+from simspec.lookahead import ConfidenceLookahead, HeuristicLookahead, RoundView, StaticLookahead
 from simspec.sampling import core, rdk, slem, slrs, std, tli
 from simspec.sampling.models import CharLanguage, MixedLanguage, TokenLM, vocabulary_pair
 from simspec.sampling.retokenize import first_token_law
@@ -388,6 +391,41 @@ class DynamicStop:
         return None
 
 
+class StopRule:
+    """A simspec stop rule's own controller (confidence, DISCO, SpecDec++) decides after each draft.
+
+    The round's signals so far are the drafter's top-1 probabilities at the prefixes it drafted
+    from; the rule drafts draft ``i`` exactly when its proposal with those signals exceeds ``i``
+    (a stop at ``j < i`` depends on signals ``≤ j`` only, so the unknown later ones are set to 1).
+    """
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def initial(self):
+        return None
+
+    def draft_more(self, state, prefix, i, proposal):
+        start = len(prefix) - i
+        sig = [float(np.max(proposal(prefix[:start + j]))) for j in range(i)] + [1.0] * (self.policy.k_max + 1)
+        n = len(sig)
+        view = RoundView(np.zeros(1, dtype=np.int64), np.array([n]), np.zeros(1, dtype=np.int64),
+                         {"top1_prob": np.array([sig])}, np.zeros((1, n), dtype=np.int64))
+        return int(self.policy.start(1).propose(view)[0]) > i
+
+    def after(self, state, all_accepted, n_drafted):
+        return None
+
+
+def _stop_rule(kind: str, k_max: int, theta: float) -> StopRule:
+    clf = AcceptanceClassifier(("top1_prob",), (6.0,), -3.0, (0.0,), (1.0,))  # q = sigmoid(6x - 3)
+    if kind == "confidence":
+        return StopRule(ConfidenceLookahead(theta, k_max))
+    if kind == "disco":
+        return StopRule(DiscoLookahead(clf, theta, k_max))
+    return StopRule(SpecDecPPLookahead(clf, theta, k_max))
+
+
 class Heuristic:
     """transformers' schedule across rounds, driven by simspec's own controller (state = k)."""
 
@@ -498,6 +536,8 @@ policies = st.one_of(
     st.integers(1, 4).map(Static),
     st.tuples(st.integers(1, 4), st.floats(0.0, 1.0)).map(lambda a: DynamicStop(*a)),
     st.tuples(st.integers(1, 3), st.integers(0, 2)).map(lambda a: Heuristic(a[0], a[0] + a[1])),
+    st.tuples(st.sampled_from(["confidence", "disco", "specdec"]), st.integers(1, 3), st.floats(0.0, 1.0)).map(
+        lambda a: _stop_rule(*a)),
 )
 
 
