@@ -8,7 +8,8 @@ Usage:  python experiments/dynamic_lookahead/run.py [--out DIR] [--quick] [--no-
    law): its gain over the best static ``k`` with a 95% interval over replications.
 2. **DSI.** The same question in the discrete-event engine, where a stop rule decides when the
    drafter submits a verification task: the best static ``k`` against the confidence stop (its
-   threshold picked on other replications) and the oracle.
+   threshold picked on other replications) and the oracle, with as many servers as the tasks need
+   and with 3.
 3. **The HF blog's MBPP example** (dynamic speculation lookahead, one MBPP prompt: static ``k = 5``
    used 38 target and 192 drafter forwards, the oracle 27 and 129) on a run-length trace with the
    same oracle shape: 27 rounds, 102 accepted drafts (found by a seeded search, printed).
@@ -83,10 +84,11 @@ def si_grid(quick: bool) -> list[list]:
 def dsi_section(quick: bool) -> list[list]:
     reps, tokens = (3, 100) if quick else (12, 200)
     rows = []
-    for a in (0.7, 0.9):
+    for servers, a in ((None, 0.7), (None, 0.9), (3, 0.7), (3, 0.9)):
         c, b = 0.2, 0.9
         proc = ConfidenceSignal(MarkovAcceptance.from_mean(a, b))
-        base = Scenario.from_ms(30.0, 30.0 * c, proc, tokens=tokens)
+        base = Scenario.from_ms(30.0, 30.0 * c, proc, tokens=tokens, servers=servers)
+        where = "as many servers as needed" if servers is None else f"{servers} servers"
 
         def lat(la, seed):
             res = simulate(base.replace(lookahead=la), "dsi", replications=reps, rng=seed)
@@ -96,8 +98,9 @@ def dsi_section(quick: bool) -> list[list]:
         k = min(range(1, 9), key=lambda k: lat(k, 1)[0].mean())
         theta = min((0.3, 0.5, 0.7, 0.9), key=lambda t: lat(ConfidenceLookahead(t, 20), 1)[0].mean())
         static, _ = lat(k, 2)
-        for name, la in ((f"best static (k={k})", k), (f"confidence tuned (θ={theta})", ConfidenceLookahead(theta, 20)),
-                         ("oracle", OracleLookahead())):
+        for name, la in ((f"{where}: best static (k={k})", k),
+                         (f"{where}: confidence tuned (θ={theta})", ConfidenceLookahead(theta, 20)),
+                         (f"{where}: oracle", OracleLookahead())):
             t, res = lat(la, 2)
             g = static / t
             se = g.std(ddof=1) / np.sqrt(len(g))
@@ -155,7 +158,7 @@ def summary(rows) -> str:
         wins[p] = wins.get(p, 0) + 1
     out.append("  best real policy per grid point: " + ", ".join(f"{p} {n}" for p, n in sorted(wins.items())))
     out += ["", "DSI (discrete-event, c = 0.2, burstiness 0.9): gain over its best static k"]
-    out += [f"  a={r[1]:g} {r[4]:<28} {r[5]:.3f}x  [{r[6]:.3f}, {r[7]:.3f}]" for r in rows if r[0] == "dsi"]
+    out += [f"  a={r[1]:g} {r[4]:<56} {r[5]:.3f}x  [{r[6]:.3f}, {r[7]:.3f}]" for r in rows if r[0] == "dsi"]
     out += ["", "HF blog MBPP example (blog: static k=5 38 target / 192 draft forwards; oracle 27 / 129):"]
     out += [f"  {r[4]:<12} simspec {r[9]:.0f} target / {r[10]:.0f} draft forwards (blog {r[11]:.0f} / {r[12]:.0f})"
             for r in rows if r[0] == "mbpp"]
