@@ -64,12 +64,13 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                         "lookahead with the lowest latency (default: best)")
     g.add_argument("--k-max", type=int, default=200, metavar="K",
                    help="largest lookahead 'best' may pick (default 200)")
-    g.add_argument("--policy", choices=("static", "heuristic", "confidence", "oracle"), default="static",
+    g.add_argument("--policy", choices=("static", "heuristic", "confidence", "adaptive", "oracle"), default="static",
                    help="how the lookahead is chosen each round: static (--lookahead K or best; default), "
                         "heuristic (transformers' schedule: +2 after a fully accepted round, else -1; starts at "
                         "--lookahead K, default 5), confidence (transformers' stop: draft until a token whose "
                         "drafter probability is below --confidence-threshold, at most --lookahead K, default 20; "
-                        "needs a trace with the top1_prob signal), oracle (draft until the first rejection: the "
+                        "needs a trace with the top1_prob signal), adaptive (the confidence stop with transformers' "
+                        "ROC update of the threshold after each round), oracle (draft until the first rejection: the "
                         "upper bound no real drafter reaches). Dynamic policies need the Monte Carlo or simulate")
     g.add_argument("--confidence-threshold", type=float, default=0.4, metavar="T",
                    help="with --policy confidence: the drafter's stop probability (transformers' default 0.4)")
@@ -261,7 +262,7 @@ def _lookahead(value: str):
 
 def _policy(args):
     """``--policy`` and ``--lookahead``: the scenario's lookahead (an int, 'best' or a policy object)."""
-    from .lookahead import ConfidenceLookahead, HeuristicLookahead, OracleLookahead
+    from .lookahead import AdaptiveConfidenceLookahead, ConfidenceLookahead, HeuristicLookahead, OracleLookahead
 
     k = _lookahead(args.lookahead)
     policy = getattr(args, "policy", "static")
@@ -274,6 +275,11 @@ def _policy(args):
             raise SimspecError(f"--confidence-threshold must be a probability in [0, 1], got "
                                f"{args.confidence_threshold:g}")
         return ConfidenceLookahead(args.confidence_threshold, 20 if k == "best" else k)
+    if policy == "adaptive":
+        if not 0 < args.confidence_threshold <= 1:
+            raise SimspecError(f"--confidence-threshold must be in (0, 1] for the adaptive threshold (it adapts a "
+                               f"set threshold), got {args.confidence_threshold:g}")
+        return AdaptiveConfidenceLookahead(args.confidence_threshold, 20 if k == "best" else k)
     return OracleLookahead(args.k_max)
 
 

@@ -105,6 +105,10 @@ def test_cli_policy_flag_builds_the_policy(capsys):
                  "heuristic", "--lookahead", "3", "--method", "montecarlo", "--tokens", "50", "--json",
                  "--replications", "4"]) == 0
     assert json.loads(capsys.readouterr().out)["si"]["lookahead"] == "heuristic k0=3"
+    assert main(["simulate", "--algorithm", "si", "--target-ms", "100", "--drafter-ms", "20", "--acceptance-trace",
+                 builtin_trace_path("cpu-real-pair"), "--tokens", "64", "--policy", "adaptive", "--replications", "2",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lookahead"] == "adaptive confidence θ0=0.4 k_max=20"
     assert main(["compare", "--target-ms", "100", "--drafter-ms", "20", "--acceptance", "0.8", "--policy",
                  "confidence", "--confidence-threshold", "2"]) == 2
     assert "--confidence-threshold must be a probability" in capsys.readouterr().err
