@@ -32,7 +32,7 @@ from . import theory
 from ._checks import check_montecarlo_work, check_rng, int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
 from .latency import prefill_ms
-from .lookahead import LookaheadPolicy, StaticLookahead
+from .lookahead import LookaheadPolicy, StaticLookahead, across_rounds
 from .montecarlo.chunks import rep_chunks
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
 from .montecarlo.nonsi import nonsi_run
@@ -52,6 +52,27 @@ CHUNK_BYTES = 32 * 2**20
 _ENDLESS = 10**6  # with a = 1 there is one endless epoch: its per-token cost at this length is the S -> inf limit
 _METRICS = ("decode_ms", "target_forwards", "target_forwards_wasted", "drafter_forwards", "target_busy_ms",
             "drafter_busy_ms")
+
+
+def dsi_by_events(s: Scenario, policy: LookaheadPolicy, A: np.ndarray, signals) -> dict[str, np.ndarray]:
+    """DSI with a stop rule on each row of ``A``: one discrete-event run per row, as the Monte Carlo's arrays.
+
+    The busy times leave the prefills out, as :func:`~simspec.montecarlo.dsi.dsi_run`'s do
+    (the records add them).  Also returns ``peak_servers_busy``.
+    """
+    from .des.runner import run_once
+
+    t_pre = prefill_ms(s.target, s.prompt_len)
+    d_pre = prefill_ms(s.drafter, s.prompt_len)
+    out = {m: np.empty(A.shape[0]) for m in (*_METRICS, "peak_servers_busy")}
+    for i in range(A.shape[0]):
+        rec = run_once(s, "dsi", A[i], lookahead=policy, signals={k: v[i] for k, v in (signals or {}).items()})
+        for m, v in (("decode_ms", rec.decode_ms), ("target_forwards", rec.target_forwards),
+                     ("target_forwards_wasted", rec.target_forwards_wasted), ("drafter_forwards", rec.drafter_forwards),
+                     ("target_busy_ms", rec.target_busy_ms - t_pre), ("drafter_busy_ms", rec.drafter_busy_ms - d_pre),
+                     ("peak_servers_busy", rec.peak_servers_busy)):
+            out[m][i] = v
+    return out
 
 
 def _rng(rng) -> np.random.Generator:
@@ -218,6 +239,7 @@ def compare(
         unit_parts: list[np.ndarray] = []
         replayed = False
         k_si = k_dsi = pol = servers = None
+        dsi_peak = 0
         for start, stop in rep_chunks(n_reps, s.tokens, CHUNK_BYTES):
             draw = s.acceptance.draw(gen, s.tokens, stop - start)
             A = draw.accepted
@@ -227,20 +249,28 @@ def compare(
                     plan = best_lookahead(s, "dsi", accepted=A)
                     k_dsi, servers = plan.k, plan.servers
                     pol = StaticLookahead(k_si)
-                elif la.static_k is None:  # a dynamic policy drives SI; DSI runs a static lookahead
+                elif la.static_k is None and not across_rounds(la):
+                    # a stop rule drives SI, and sets DSI's blocks: the discrete-event engine runs DSI, one run
+                    # per replication on the same outcomes (exact for these latencies: no random time)
+                    pol, k_si, k_dsi, servers = la, la.name, la, s.servers
+                    dsi_note = f"{la.name} in the discrete-event engine, one run per replication; "
+                elif la.static_k is None:  # a schedule drives SI; DSI runs a static lookahead
                     pol, k_si = la, la.name
                     plan = best_lookahead(s, "dsi", accepted=A)
                     k_dsi, servers = plan.k, plan.servers
-                    dsi_note = f"best static k (DSI cannot run {la.name}); "
+                    dsi_note = f"best static k (DSI cannot run the schedule {la.name}); "
                 else:
                     pol, k_si = la, la.static_k
                     k_dsi, servers = _fixed_dsi_k(s, la.static_k)
             parts = (nonsi_run(s.target, s.tokens, stop - start, s.prompt_len),
                      si_run(A, pol, s.target, s.drafter, s.prompt_len, draw.signals),
-                     dsi_run(A, k_dsi, s.target, s.drafter, s.prompt_len, chain))
+                     dsi_run(A, k_dsi, s.target, s.drafter, s.prompt_len, chain) if isinstance(k_dsi, int)
+                     else dsi_by_events(s, k_dsi, A, draw.signals))
             for acc, part in zip((nonsi, si, dsi), parts):
                 for m in _METRICS:
                     acc[m].append(np.asarray(part[m], dtype=float))
+            if "peak_servers_busy" in parts[2]:
+                dsi_peak = max(dsi_peak, int(np.max(parts[2]["peak_servers_busy"])))
             unit_parts.append(np.arange(start, stop) if draw.units is None else np.asarray(draw.units))
             replayed = replayed or draw.units is not None
         nonsi, si, dsi = ({m: v[0] if len(v) == 1 else np.concatenate(v) for m, v in acc.items()}
@@ -251,6 +281,10 @@ def compare(
         paired = True
         si_note = ""
 
+    if isinstance(k_dsi, LookaheadPolicy):
+        if servers is None:
+            servers = dsi_peak  # a stop rule's blocks vary: the servers its tasks used at most
+        k_dsi = k_dsi.name
     dsi_note += "non-SI chain" if chain else "no non-SI chain"
     res_nonsi, res_si, res_dsi = _results(method, [("nonsi", nonsi, ttft_nonsi, None, 1, ""),
                                                    ("si", si, ttft_spec, k_si, 1, si_note),

@@ -85,3 +85,25 @@ def test_servers_of_a_rule_without_a_count_are_the_peak():
     outcomes = rng.random(150) < 0.8
     res = simulate(_scenario(outcomes, rng.random(150), ConfidenceLookahead(0.3, 8)), "dsi", replications=3, rng=0)
     assert res.target_servers == max(r.peak_servers_busy for r in res.runs) >= 2
+
+
+def test_compare_runs_dsi_stop_rules_and_agrees_with_the_monte_carlo_epoch_map():
+    """A rule that always proposes 4, in compare's DSI (discrete-event runs), equals static k = 4 (the epoch map)."""
+    from simspec import compare
+
+    rng = np.random.default_rng(4)
+    traces = tuple(tuple(bool(x) for x in rng.random(120) < 0.8) for _ in range(6))
+    acc = TraceAcceptance(traces, signals={"top1_prob": tuple(np.full(120, 0.9) for _ in traces)})
+    base = Scenario(ConstantLatency(30.0, ttft_ms=50.0), ConstantLatency(3.0, ttft_ms=5.0), acc, tokens=120,
+                    servers=4)
+    rule = compare(base.replace(lookahead=ConfidenceLookahead(0.5, 4)), "montecarlo", replications=12, rng=3)
+    static = compare(base.replace(lookahead=4), "montecarlo", replications=12, rng=3)
+    assert rule.dsi.lookahead == "confidence θ=0.5 k_max=4" and static.dsi.lookahead == 4
+    assert "discrete-event engine" in rule.dsi.notes
+    for field in ("latency_ms", "target_forwards", "target_forwards_wasted", "drafter_forwards", "gpu_seconds"):
+        a, b = getattr(rule.dsi, field), getattr(static.dsi, field)
+        assert a.mean == pytest.approx(b.mean, rel=1e-12) and a.low == pytest.approx(b.low, rel=1e-9), field
+    assert rule.si.latency_ms.mean == pytest.approx(static.si.latency_ms.mean, rel=1e-12)
+    # a schedule still runs DSI at the best static k, and says so
+    sched = compare(base.replace(lookahead=HeuristicLookahead()), "montecarlo", replications=4, rng=3)
+    assert "cannot run the schedule" in sched.dsi.notes and isinstance(sched.dsi.lookahead, int)
