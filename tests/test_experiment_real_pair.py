@@ -30,3 +30,11 @@ def test_real_pair_pipeline_on_tiny_models(tmp_path, monkeypatch):
     assert set(res["fits"]) == {"prompt_lookup", "assisted"}
     assert res["assistant_defaults"]["num_assistant_tokens"] == 20
     assert "assisted-defaults" in (tmp_path / "summary.txt").read_text()
+    assert set(res["in_loop_factors"]) == {"target", "drafter"} and all(v > 0 for v in res["in_loop_factors"].values())
+    # the analysis again from the saved measurements and rounds (no model loaded): the same predictions
+    again = tmp_path / "again"
+    monkeypatch.setattr(sys, "argv", ["run.py", "--reuse", str(tmp_path / "results.json"), "--out", str(again)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path("experiments/real_pair/run.py", run_name="__main__")
+    assert done.value.code == 0
+    assert json.loads((again / "results.json").read_text())["summary"] == res["summary"]

@@ -52,7 +52,7 @@ from .client import check_setting, generate_kwargs, setting_name
 from .models import LoadedModel, as_loaded
 
 __all__ = ["OverheadRun", "OverheadFit", "fit_overheads", "measure_overheads", "default_settings", "COSTS",
-           "rounds_from_forwards"]
+           "rounds_from_forwards", "in_loop_factors", "run_from_dict"]
 
 #: The fitted costs: :class:`~simspec.Overheads` field -> the run's count it multiplies.
 COSTS = {"per_round_ms": "rounds", "per_draft_token_ms": "draft_tokens",
@@ -220,6 +220,47 @@ def rounds_from_forwards(forwards: Sequence[tuple[str, int, float]], prompt_len:
         out.append({"drafted": drafted, "drafter_forwards": len(pending), "drafter_widths": pending})
         pending = []
     return out
+
+
+def in_loop_factors(runs: Iterable[OverheadRun], target: Any, drafter: Any,
+                    prompt_lens: Mapping[str, int]) -> dict[str, float]:
+    """How much the forwards timed inside ``generate`` take, against the profiles' price of the same forwards.
+
+    A profile's forwards are timed one at a time on a copy of the cache; inside the loop the
+    same forwards can run faster or slower (warm CPU caches, the loop's own memory traffic).
+    For each model this is ``Σ measured ms / Σ profile ms`` over every forward the runs logged,
+    each priced at its width (a run's first forward of a model is its prefill at context 0;
+    later ones decode at the context the run had reached: the prompt plus the forwards' widths so
+    far, in that model's tokens).  Use it on runs the prediction does not score (the fit prompts),
+    then ``ScaledLatency(profile, factor)``.  Returns ``{"target": f_T, "drafter": f_D}`` (1.0 for
+    a model no run used).
+    """
+    meas = {"target": 0.0, "drafter": 0.0}
+    price = {"target": 0.0, "drafter": 0.0}
+    models = {"target": target, "drafter": drafter}
+    for run in runs:
+        if run.prompt not in prompt_lens:
+            raise InvalidParameterError(f"no prompt length for prompt {run.prompt!r}")
+        seen = {"target": 0, "drafter": 0}
+        for who, width, ms in run.forwards:
+            if who not in models or models[who] is None:
+                continue
+            if seen[who] == 0:
+                p = float(models[who].forward(int(width), 0, "prefill"))
+            else:
+                p = float(models[who].forward(int(width), seen[who], "decode"))
+            seen[who] += int(width)
+            meas[who] += float(ms)
+            price[who] += p
+    return {who: (meas[who] / price[who] if price[who] > 0 else 1.0) for who in meas}
+
+
+def run_from_dict(d: Mapping[str, Any]) -> OverheadRun:
+    """An :class:`OverheadRun` back from its ``__dict__`` (as a results file stores it, lists for tuples)."""
+    d = dict(d)
+    d["forwards"] = tuple((str(w), int(n), float(ms)) for w, n, ms in d.get("forwards", ()))
+    d["output"] = tuple(int(t) for t in d.get("output", ()))
+    return OverheadRun(**d)
 
 
 def _count(setting: str, mode: str, prompt: str, prompt_len: int, output: Sequence[int], wall_ms: float,
