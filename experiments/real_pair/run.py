@@ -11,7 +11,7 @@ stop off: ``assistant_confidence_threshold=0``); the ``heuristic`` schedule (fro
 default threshold); and transformers' defaults for an assistant (printed).
 
 1. **Profiles**: the forward latencies of both models, measured at the start of the run with
-   ``simspec.real.measure_profile`` (cells interleaved, widths 1..24, contexts 16, 64 and 160), so
+   ``simspec.real.measure_profile`` (cells interleaved, widths 1..24, contexts 16, 64, 160, 320), so
    that they describe the machine as the runs find it; ``--profile FILE`` (or ``builtin``, the
    shipped ``cpu-real-pair``) takes them from a file instead.
 2. **Measured**: instrumented ``generate`` runs (``simspec.real.measure_overheads``) of every setting
@@ -83,7 +83,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     if args.reuse:
-        result = _reanalyse(json.loads(Path(args.reuse).read_text()), out)
+        saved = json.loads(Path(args.reuse).read_text())
+        if args.profile:  # price the same runs with other profiles
+            saved["profile"] = args.profile
+        result = _reanalyse(saved, out)
     else:
         result = _run(args, out)
     result["wall_s"] = time.time() - t_start
@@ -122,7 +125,7 @@ def _run(args, out: Path) -> dict:
         profile_source = str(out / "profiles.csv")
         rows = []
         for m in (target, drafter):
-            rows += measure_profile(m, widths=range(1, 9 if args.tiny else 25), contexts=(16, 64, 160),
+            rows += measure_profile(m, widths=range(1, 9 if args.tiny else 25), contexts=(16, 64, 160, 320),
                                     repeats=3 if args.tiny else 7, progress=False, threads=args.threads)
         from simspec.real.measure import write_profile_rows
 
