@@ -366,3 +366,45 @@ def test_real_pair_loads_records_and_measures(tmp_path):
     rows = measure_profile(drafter, widths=[1, 2], contexts=[16], repeats=2, warmup=1, progress=False,
                            out=tmp_path / "p.csv")
     assert len(rows) == 3 and os.path.exists(tmp_path / "p.csv")
+
+
+# -- sampled recording --------------------------------------------------------------------------------------------
+
+
+def test_sampled_recording_draws_outcomes_at_the_speculative_sampling_rate(target):
+    """α_j = Σ min(p_j, q_j) at the temperature, and the outcomes are Bernoulli(α_j) draws (fixed seed)."""
+    drafter = noisy_copy(target, 2.0, seed=5)  # far from the target: α well below 1
+    prompts = builtin_prompts(6)
+    recs = record_trace(target, drafter, prompts, max_new_tokens=48, progress=False, temperature=0.8, seed=11)
+    alpha = np.concatenate([r["signals"]["acceptance_rate"] for r in recs])
+    outcomes = np.concatenate([r["outcomes"] for r in recs])
+    assert alpha.size == outcomes.size == 6 * 48 and 0.05 < alpha.mean() < 0.95
+    # Bernoulli(α): the number of acceptances against its mean, within 4 standard deviations (false-alarm rate
+    # about 6e-5 for a random seed; the seed is fixed)
+    sd = np.sqrt(np.sum(alpha * (1 - alpha)))
+    assert abs(outcomes.sum() - alpha.sum()) < 4 * sd
+    # the same seed gives the same trace, another seed another one
+    a = record_trace(target, drafter, prompts[:2], max_new_tokens=16, progress=False, temperature=0.8, seed=11)
+    assert a == record_trace(target, drafter, prompts[:2], max_new_tokens=16, progress=False, temperature=0.8, seed=11)
+    assert a != record_trace(target, drafter, prompts[:2], max_new_tokens=16, progress=False, temperature=0.8, seed=12)
+    # a drafter identical to the target is always accepted
+    same = record_trace(target, target, prompts[:1], max_new_tokens=16, progress=False, temperature=1.3, seed=0)
+    assert same[0]["outcomes"] == [1] * 16 and min(same[0]["signals"]["acceptance_rate"]) > 1 - 1e-9
+
+
+def test_sampled_recording_alpha_is_one_minus_total_variation(target):
+    drafter = noisy_copy(target, 1.0, seed=2)
+    rec = record_trace(target, drafter, [[5, 6, 7, 8, 9, 10]], max_new_tokens=1, progress=False, temperature=0.5,
+                       seed=0)
+    with torch.inference_mode():
+        x = torch.tensor([[5, 6, 7, 8, 9, 10]])
+        p = torch.softmax(target.model(input_ids=x).logits[0, -1].double() / 0.5, -1)
+        q = torch.softmax(drafter.model(input_ids=x).logits[0, -1].double() / 0.5, -1)
+    assert rec[0]["signals"]["acceptance_rate"][0] == pytest.approx(1 - 0.5 * float((p - q).abs().sum()), abs=1e-9)
+
+
+def test_sampled_recording_refuses_what_it_cannot_do(target, drafter):
+    with pytest.raises(SimspecError, match="temperature must be a number > 0"):
+        record_trace(target, drafter, ["abc"], max_new_tokens=2, progress=False, temperature=0.0)
+    with pytest.raises(SimspecError, match="one shared vocabulary"):
+        record_trace(target, drafter, ["abc"], max_new_tokens=2, progress=False, temperature=1.0, rule="string")

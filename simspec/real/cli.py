@@ -72,6 +72,11 @@ def add_subcommands(sub: Any) -> None:
                    help="tokens the target generates per prompt (default 64)")
     r.add_argument("--top-k", type=int, default=10, metavar="K", help="k of the topk_mass signal (default 10)")
     r.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda or cuda:N (default cpu)")
+    r.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="record sampled speculative decoding at this temperature instead of greedy: the target "
+                        "samples, a draft is accepted with probability sum min(p, q) (one shared vocabulary)")
+    r.add_argument("--seed", type=int, default=0, metavar="X",
+                   help="with --temperature: seed of the target's sampling and of the outcomes (default 0)")
     r.add_argument("--tiny", action="store_true",
                    help="a tiny random target and a noisy copy of it as the drafter, one byte vocabulary, instead "
                         "of --target/--drafter (a smoke run in seconds; its acceptance means nothing)")
@@ -135,8 +140,11 @@ def cmd_record(args: argparse.Namespace) -> int:
         drafter = noisy_copy(target, 0.2, seed=1)  # agrees with the target some of the time, unlike a 2nd random one
     else:
         target, drafter = load_model(args.target, device=args.device), load_model(args.drafter, device=args.device)
+    if args.temperature is not None and not args.temperature > 0:
+        raise SimspecError(f"--temperature must be a number > 0, got {args.temperature:g}")
     records = record_trace(target, drafter, prompts, max_new_tokens=args.max_new_tokens, top_k=args.top_k,
-                           out=args.out, corpus=f"simspec builtin_prompts({args.prompts})")
+                           out=args.out, corpus=f"simspec builtin_prompts({args.prompts})",
+                           temperature=args.temperature, seed=args.seed)
     seen = [o for r in records for o in r["outcomes"] if o is not None]
     total = sum(len(r["outcomes"]) for r in records)
     rate = f"{sum(seen) / len(seen):.3f}" if seen else "n/a"

@@ -31,6 +31,14 @@ Signals (each position's drafter distribution, softmax of its logits at temperat
 ``top1_prob``, ``entropy`` in nats, ``topk_mass`` (``k = top_k``, 10 by default; written
 into the provenance).
 
+**Sampled** (``temperature=T``, one shared vocabulary): the target *samples* its output at
+temperature ``T`` (no top-k or top-p), and speculative sampling (rejection sampling, Leviathan
+et al. 2023) accepts a draft at position ``j`` with probability ``α_j = Σ_x min(p_j(x), q_j(x))``,
+``p_j`` and ``q_j`` the target's and the drafter's distributions there at temperature ``T``
+(both teacher-forced on the target's sampled output).  The signal ``acceptance_rate`` holds
+``α_j``; ``outcomes[j]`` is a draw of Bernoulli(``α_j``) from ``numpy.random.default_rng(seed)``
+(the same seed gives the same trace); the drafter's signals are at temperature ``T``.
+
 >>> from simspec.real import tiny_model
 >>> recs = record_trace(tiny_model(seed=0, layers=1), tiny_model(seed=1, layers=1), ["Beautiful is better"],
 ...                     max_new_tokens=5, progress=False)
@@ -142,6 +150,36 @@ def _by_id(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: int
     return outcomes, {"top1_prob": top1, "entropy": ent, "topk_mass": topk}
 
 
+def _sampled(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: int, max_new_tokens: int,
+             temperature: float, rng):
+    """The target samples at ``temperature``; ``α_j = Σ min(p_j, q_j)``; outcomes drawn from ``rng``."""
+    import torch
+
+    x = torch.tensor([ids], device=target.device)
+    kwargs = {"max_new_tokens": max_new_tokens, "do_sample": True, "temperature": float(temperature), "top_k": 0,
+              "top_p": 1.0, "min_p": None, "attention_mask": torch.ones_like(x)}
+    if target.model.generation_config.pad_token_id is None:
+        kwargs["pad_token_id"] = target.model.generation_config.eos_token_id or 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**63)))
+        out = [int(t) for t in target.model.generate(x, **kwargs)[0, len(ids):]]
+    if not out:
+        return [], {"top1_prob": [], "entropy": [], "topk_mass": [], "acceptance_rate": []}
+    if max(ids + out) >= drafter.vocab_size:
+        raise VocabularyError(f"the target produced token id {max(ids + out)}, outside the drafter's vocabulary of "
+                              f"{drafter.vocab_size}: sampled recording needs one shared vocabulary")
+    n = len(ids)
+    q_logits = _teacher_forced(drafter, ids + out[:-1])[n - 1:] / temperature
+    p_logits = _teacher_forced(target, ids + out[:-1])[n - 1:] / temperature
+    width = min(p_logits.shape[-1], q_logits.shape[-1])
+    p = torch.softmax(p_logits.double(), dim=-1)
+    q = torch.softmax(q_logits.double(), dim=-1)
+    alpha = torch.minimum(p[:, :width], q[:, :width]).sum(dim=-1).clamp(0.0, 1.0).tolist()
+    outcomes = [int(u < a) for u, a in zip(rng.random(len(alpha)).tolist(), alpha)]
+    top1, ent, topk = _signals(q_logits, top_k)
+    return outcomes, {"top1_prob": top1, "entropy": ent, "topk_mass": topk, "acceptance_rate": alpha}
+
+
 def _spans(tok: Any, ids: list[int], text: str) -> list[tuple[int, int] | None]:
     """Character span ``[s, e)`` of each token of ``ids`` in ``text``, from decoded prefixes.
 
@@ -186,7 +224,7 @@ def _by_string(target: LoadedModel, drafter: LoadedModel, prompt: str, top_k: in
 def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_tokens: int = 64,
                  target_tokenizer: Any = None, drafter_tokenizer: Any = None, top_k: int = 10,
                  rule: str = "auto", progress: bool = True, out: str | os.PathLike | None = None,
-                 corpus: str | None = None) -> list[dict[str, Any]]:
+                 corpus: str | None = None, temperature: float | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Per-position outcomes and drafter signals along the target's greedy output, one record per prompt.
 
     ``target``, ``drafter``: :class:`~simspec.real.LoadedModel`\\ s, specs for
@@ -194,8 +232,10 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
     as token-id lists).  ``prompts``: strings, ``(id, text)`` pairs / :class:`Prompt`\\ s (e.g.
     :func:`~simspec.real.builtin_prompts`) or token-id lists.  ``rule``: ``"token-id"``,
     ``"string"`` or ``"auto"`` (token ids when the tokenizers have the same vocabulary, else
-    strings; see the module docstring).  ``out`` writes the trace file (``.jsonl``,
-    atomically) with its provenance.  Records are dicts of the trace format.
+    strings; see the module docstring).  ``temperature``: record sampled speculative decoding
+    at that temperature instead of greedy (one shared vocabulary; outcomes drawn with
+    ``seed``).  ``out`` writes the trace file (``.jsonl``, atomically) with its provenance.
+    Records are dicts of the trace format.
     """
     require_models()
     import torch
@@ -209,6 +249,15 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
         rule = "token-id" if same_vocabulary(target.tokenizer, drafter.tokenizer) else "string"
     if rule not in ("token-id", "string"):
         raise InvalidParameterError(f"rule must be 'auto', 'token-id' or 'string', got {rule!r}")
+    if temperature is not None:
+        if not (isinstance(temperature, (int, float)) and temperature > 0 and temperature < float("inf")):
+            raise InvalidParameterError(f"temperature must be a number > 0 (or None for greedy), got {temperature!r}")
+        if rule == "string":
+            raise InvalidParameterError("sampled recording needs one shared vocabulary (the token-id rule); with "
+                                        "two tokenizers record greedily")
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
     if rule == "string" and (target.tokenizer is None or drafter.tokenizer is None):
         raise InvalidParameterError("the string rule needs both tokenizers: give target_tokenizer and "
                                     "drafter_tokenizer")
@@ -228,7 +277,9 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
                 ids = prompt
             if not ids:
                 raise InvalidParameterError(f"prompt {pid} has no tokens")
-            if rule == "token-id":
+            if temperature is not None:
+                outcomes, signals = _sampled(target, drafter, ids, top_k, max_new_tokens, temperature, rng)
+            elif rule == "token-id":
                 outcomes, signals = _by_id(target, drafter, ids, top_k, max_new_tokens)
             else:
                 outcomes, signals = _by_string(target, drafter, prompt, top_k, max_new_tokens)
@@ -236,7 +287,16 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
             bar.update()
     bar.close()
     if out is not None:
-        write_trace(out, records, trace_provenance(target, drafter, rule, top_k, max_new_tokens, corpus))
+        prov = trace_provenance(target, drafter, rule, top_k, max_new_tokens, corpus)
+        if temperature is not None:
+            prov.update(temperature=float(temperature), seed=seed,
+                        generation=f"target sampled at temperature {temperature:g} (no top-k, no top-p), "
+                                   f"max_new_tokens {max_new_tokens}",
+                        outcome_rule="sampled: outcome j ~ Bernoulli(alpha_j), alpha_j = sum_x min(p_j(x), q_j(x)) "
+                                     "at the temperature (speculative sampling); alpha_j in the acceptance_rate signal",
+                        signals=f"drafter softmax at temperature {temperature:g}: top1_prob, entropy (nats), "
+                                "topk_mass; acceptance_rate")
+        write_trace(out, records, prov)
     return records
 
 
