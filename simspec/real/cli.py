@@ -74,7 +74,8 @@ def add_subcommands(sub: Any) -> None:
     r.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda or cuda:N (default cpu)")
     r.add_argument("--temperature", type=float, default=None, metavar="T",
                    help="record sampled speculative decoding at this temperature instead of greedy: the target "
-                        "samples, a draft is accepted with probability sum min(p, q) (one shared vocabulary)")
+                        "samples, a draft is accepted with probability sum min(p, q) (with two vocabularies, TLI's "
+                        "draft on the token texts both share)")
     r.add_argument("--seed", type=int, default=0, metavar="X",
                    help="with --temperature: seed of the target's sampling and of the outcomes (default 0)")
     r.add_argument("--tiny", action="store_true",

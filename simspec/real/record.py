@@ -37,7 +37,10 @@ et al. 2023) accepts a draft at position ``j`` with probability ``α_j = Σ_x mi
 ``p_j`` and ``q_j`` the target's and the drafter's distributions there at temperature ``T``
 (both teacher-forced on the target's sampled output).  The signal ``acceptance_rate`` holds
 ``α_j``; ``outcomes[j]`` is a draw of Bernoulli(``α_j``) from ``numpy.random.default_rng(seed)``
-(the same seed gives the same trace); the drafter's signals are at temperature ``T``.
+(the same seed gives the same trace); the drafter's signals are at temperature ``T``.  With two
+vocabularies the draft is TLI's (Timor et al. 2025, arXiv 2502.05202: the drafter's distribution
+restricted to the token texts both vocabularies share, :func:`token_intersection`), observed at
+the target tokens the string rule observes: ``α_j = Σ_{t∈I} min(p_j(t), q(t)/q(I))``.
 
 >>> from simspec.real import tiny_model
 >>> recs = record_trace(tiny_model(seed=0, layers=1), tiny_model(seed=1, layers=1), ["Beautiful is better"],
@@ -61,7 +64,7 @@ from .corpus import Prompt
 from .measure import check_output_path, progress_bar, versions
 from .models import LoadedModel, as_loaded
 
-__all__ = ["record_trace", "write_trace", "same_vocabulary"]
+__all__ = ["record_trace", "write_trace", "same_vocabulary", "token_intersection"]
 
 
 def same_vocabulary(a: Any, b: Any) -> bool:
@@ -150,9 +153,8 @@ def _by_id(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: int
     return outcomes, {"top1_prob": top1, "entropy": ent, "topk_mass": topk}
 
 
-def _sampled(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: int, max_new_tokens: int,
-             temperature: float, rng):
-    """The target samples at ``temperature``; ``α_j = Σ min(p_j, q_j)``; outcomes drawn from ``rng``."""
+def _sample_output(target: LoadedModel, ids: list[int], max_new_tokens: int, temperature: float, rng) -> list[int]:
+    """The target's output sampled at ``temperature`` (no top-k, no top-p), seeded from ``rng``."""
     import torch
 
     x = torch.tensor([ids], device=target.device)
@@ -162,7 +164,77 @@ def _sampled(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: i
         kwargs["pad_token_id"] = target.model.generation_config.eos_token_id or 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**63)))
-        out = [int(t) for t in target.model.generate(x, **kwargs)[0, len(ids):]]
+        return [int(t) for t in target.model.generate(x, **kwargs)[0, len(ids):]]
+
+
+def token_intersection(target: LoadedModel, drafter: LoadedModel) -> "np.ndarray":
+    """``d2t[d]``: the target token whose text equals drafter token ``d``'s, or −1 (the intersection ``I``).
+
+    Each token is decoded alone; a text that two tokens of one vocabulary share, or that is
+    empty (special tokens), is left out of ``I`` (Timor et al. 2025, arXiv 2502.05202, define
+    ``I`` on distinct strings).
+    """
+    import numpy as np
+
+    def texts(m: LoadedModel) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        dup: set[str] = set()
+        for i in range(m.vocab_size):
+            t = _decode(m.tokenizer, [i])
+            if not t:
+                continue
+            if t in seen:
+                dup.add(t)
+            seen[t] = i
+        return {t: i for t, i in seen.items() if t not in dup}
+
+    tt, dt = texts(target), texts(drafter)
+    d2t = np.full(drafter.vocab_size, -1, dtype=np.int64)
+    for t, d in dt.items():
+        if t in tt:
+            d2t[d] = tt[t]
+    return d2t
+
+
+def _sampled_tli(target: LoadedModel, drafter: LoadedModel, prompt: str, top_k: int, max_new_tokens: int,
+                 temperature: float, rng, d2t):
+    """Two vocabularies, sampled: TLI's acceptance ``Σ_{d∈I} min(p(d), q(d)/q(I))`` at aligned positions."""
+    import torch
+
+    ids = _encode(target.tokenizer, prompt, True)
+    out = _sample_output(target, ids, max_new_tokens, temperature, rng)
+    n = len(out)
+    outcomes: list[int | None] = [None] * n
+    signals: dict[str, list[float | None]] = {k: [None] * n for k in ("top1_prob", "entropy", "topk_mass",
+                                                                     "acceptance_rate")}
+    text, dout, q_logits, pairs = _aligned(target, drafter, prompt, out)
+    if q_logits is None:
+        return outcomes, signals
+    q_logits = q_logits / temperature
+    p = torch.softmax(_teacher_forced(target, ids + out[:-1])[len(ids) - 1:].double() / temperature, dim=-1)
+    q = torch.softmax(q_logits.double(), dim=-1)
+    inside = torch.as_tensor((d2t >= 0).nonzero()[0], device=q.device)
+    mapped = torch.as_tensor(d2t[d2t >= 0], device=p.device)
+    top1, ent, topk = _signals(q_logits, top_k)
+    draws = rng.random(n)
+    for j, i, _span in pairs:
+        q_in = q[i, inside]
+        mass = float(q_in.sum())
+        if mass <= 0:
+            continue  # no draft the target could read: unobserved
+        alpha = float(torch.minimum(p[j, mapped], q_in / mass).sum().clamp(0.0, 1.0))
+        outcomes[j] = int(draws[j] < alpha)
+        signals["acceptance_rate"][j] = alpha
+        signals["top1_prob"][j], signals["entropy"][j], signals["topk_mass"][j] = top1[i], ent[i], topk[i]
+    return outcomes, signals
+
+
+def _sampled(target: LoadedModel, drafter: LoadedModel, ids: list[int], top_k: int, max_new_tokens: int,
+             temperature: float, rng):
+    """The target samples at ``temperature``; ``α_j = Σ min(p_j, q_j)``; outcomes drawn from ``rng``."""
+    import torch
+
+    out = _sample_output(target, ids, max_new_tokens, temperature, rng)
     if not out:
         return [], {"top1_prob": [], "entropy": [], "topk_mass": [], "acceptance_rate": []}
     if max(ids + out) >= drafter.vocab_size:
@@ -193,26 +265,39 @@ def _spans(tok: Any, ids: list[int], text: str) -> list[tuple[int, int] | None]:
     return [(a, b) if a is not None and b is not None and b >= a else None for a, b in zip(ends, ends[1:])]
 
 
-def _by_string(target: LoadedModel, drafter: LoadedModel, prompt: str, top_k: int, max_new_tokens: int):
+def _aligned(target: LoadedModel, drafter: LoadedModel, prompt: str, out: list[int]):
+    """The target's output text, re-tokenised for the drafter; for each target token the drafter index there.
+
+    Returns ``(text, dout, logits, pairs)``: the drafter's teacher-forced logits over its own
+    tokens of the output, and ``(j, i, span)`` for every target token ``j`` whose span starts
+    where drafter token ``i`` starts (the positions the string rule observes).
+    """
     ttok, dtok = target.tokenizer, drafter.tokenizer
-    out = _generate(target, _encode(ttok, prompt, True), max_new_tokens)
     text = _decode(ttok, out)
     tspans = _spans(ttok, out, text)
     dprompt, dout = _encode(dtok, prompt, True), _encode(dtok, text, False)
-    n = len(out)
-    outcomes: list[int | None] = [None] * n
-    signals: dict[str, list[float | None]] = {k: [None] * n for k in ("top1_prob", "entropy", "topk_mass")}
     if not dout or not out:
-        return outcomes, signals
+        return text, dout, None, []
     dspans = _spans(dtok, dout, text)
     starts = {s[0]: i for i, s in enumerate(dspans) if s is not None and s[1] > s[0]}
     logits = _teacher_forced(drafter, dprompt + dout[:-1])[len(dprompt) - 1:]
+    pairs = [(j, starts[span[0]], span) for j, span in enumerate(tspans)
+             if span is not None and span[1] > span[0] and span[0] in starts]
+    return text, dout, logits, pairs
+
+
+def _by_string(target: LoadedModel, drafter: LoadedModel, prompt: str, top_k: int, max_new_tokens: int):
+    ttok, dtok = target.tokenizer, drafter.tokenizer
+    out = _generate(target, _encode(ttok, prompt, True), max_new_tokens)
+    n = len(out)
+    outcomes: list[int | None] = [None] * n
+    signals: dict[str, list[float | None]] = {k: [None] * n for k in ("top1_prob", "entropy", "topk_mass")}
+    text, dout, logits, pairs = _aligned(target, drafter, prompt, out)
+    if logits is None:
+        return outcomes, signals
     pred = logits.argmax(dim=-1).tolist()
     top1, ent, topk = _signals(logits, top_k)
-    for j, span in enumerate(tspans):
-        if span is None or span[1] == span[0] or span[0] not in starts:
-            continue
-        i = starts[span[0]]
+    for j, i, span in pairs:
         before = _decode(dtok, dout[:i])
         proposal = _decode(dtok, dout[:i] + [pred[i]])
         piece = proposal[len(before):] if proposal.startswith(before) else None
@@ -233,8 +318,8 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
     :func:`~simspec.real.builtin_prompts`) or token-id lists.  ``rule``: ``"token-id"``,
     ``"string"`` or ``"auto"`` (token ids when the tokenizers have the same vocabulary, else
     strings; see the module docstring).  ``temperature``: record sampled speculative decoding
-    at that temperature instead of greedy (one shared vocabulary; outcomes drawn with
-    ``seed``).  ``out`` writes the trace file (``.jsonl``, atomically) with its provenance.
+    at that temperature instead of greedy (outcomes drawn with ``seed``; with two vocabularies,
+    TLI's draft).  ``out`` writes the trace file (``.jsonl``, atomically) with its provenance.
     Records are dicts of the trace format.
     """
     require_models()
@@ -252,9 +337,6 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
     if temperature is not None:
         if not (isinstance(temperature, (int, float)) and temperature > 0 and temperature < float("inf")):
             raise InvalidParameterError(f"temperature must be a number > 0 (or None for greedy), got {temperature!r}")
-        if rule == "string":
-            raise InvalidParameterError("sampled recording needs one shared vocabulary (the token-id rule); with "
-                                        "two tokenizers record greedily")
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -263,6 +345,7 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
                                     "drafter_tokenizer")
     items = _prompts(prompts)
     records = []
+    d2t = None
     bar = progress_bar(len(items), "record", progress)
     with torch.inference_mode():
         for pid, prompt in items:
@@ -277,7 +360,13 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
                 ids = prompt
             if not ids:
                 raise InvalidParameterError(f"prompt {pid} has no tokens")
-            if temperature is not None:
+            if temperature is not None and rule == "string":
+                if d2t is None:
+                    d2t = token_intersection(target, drafter)
+                    if not (d2t >= 0).any():
+                        raise VocabularyError("the two vocabularies share no token text: TLI has nothing to draft")
+                outcomes, signals = _sampled_tli(target, drafter, prompt, top_k, max_new_tokens, temperature, rng, d2t)
+            elif temperature is not None:
                 outcomes, signals = _sampled(target, drafter, ids, top_k, max_new_tokens, temperature, rng)
             elif rule == "token-id":
                 outcomes, signals = _by_id(target, drafter, ids, top_k, max_new_tokens)
@@ -288,7 +377,17 @@ def record_trace(target: Any, drafter: Any, prompts: Iterable[Any], *, max_new_t
     bar.close()
     if out is not None:
         prov = trace_provenance(target, drafter, rule, top_k, max_new_tokens, corpus)
-        if temperature is not None:
+        if temperature is not None and rule == "string":
+            prov.update(temperature=float(temperature), seed=seed,
+                        generation=f"target sampled at temperature {temperature:g} (no top-k, no top-p), "
+                                   f"max_new_tokens {max_new_tokens}",
+                        outcome_rule=("sampled, two vocabularies (TLI): at each target token that starts where a "
+                                      "drafter token starts, outcome ~ Bernoulli(alpha), alpha = sum over the "
+                                      "intersection I of min(p(t), q(t)/q(I)) at the temperature; I = token texts "
+                                      "equal and unique in both vocabularies; null elsewhere"),
+                        signals=f"drafter softmax at temperature {temperature:g}: top1_prob, entropy (nats), "
+                                "topk_mass; acceptance_rate")
+        elif temperature is not None:
             prov.update(temperature=float(temperature), seed=seed,
                         generation=f"target sampled at temperature {temperature:g} (no top-k, no top-p), "
                                    f"max_new_tokens {max_new_tokens}",
