@@ -291,6 +291,22 @@ def test_cli_measure_and_record_tiny_write_their_files(tmp_path, capsys):
     assert len(json.loads(lines[1])["outcomes"]) == 4
 
 
+def test_cli_measure_with_a_drafter_writes_the_loop_overheads(tmp_path, capsys):
+    prof = tmp_path / "p.csv"
+    assert main(["measure", "--tiny", "--drafter", "tiny", "--widths", "1-2", "--contexts", "8", "--repeats", "2",
+                 "--warmup", "0", "--overhead-prompts", "2", "--out", str(prof)]) == 0
+    assert "overheads from" in capsys.readouterr().out
+    from simspec.profiles import load_profile
+
+    text = prof.read_text()
+    for phase in ("overhead_per_round", "overhead_per_draft_token", "overhead_per_drafter_forward",
+                  "overhead_per_emitted_token"):
+        assert f",{phase}," in text
+    assert "# overheads: fitted by NNLS" in text
+    oh = load_profile(prof).overheads
+    assert oh.per_round_ms + oh.per_drafter_forward_ms + oh.per_emitted_token_ms > 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["measure", "--tiny", "--out", "{tmp}/p.txt"], "must end in .csv"),
     (["measure", "--tiny", "--out", "{tmp}/no/p.csv"], "does not exist"),

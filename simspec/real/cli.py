@@ -56,8 +56,16 @@ def add_subcommands(sub: Any) -> None:
     m.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch CPU threads (default: torch's own choice)")
     m.add_argument("--seed", type=int, default=0, metavar="X", help="seed of the input tokens and the cell order")
+    m.add_argument("--drafter", default=None, metavar="MODEL",
+                   help="also measure the loop overheads of transformers' generate for MODEL drafting for this one "
+                        "(instrumented runs: plain, prompt lookup 2 and 8, assisted 2, 4 and 8; time outside "
+                        "forwards fitted per round, draft token, drafter forward and emitted token) and write them "
+                        "as the profile's overhead rows")
+    m.add_argument("--overhead-prompts", type=int, default=4, metavar="N",
+                   help="with --drafter: built-in prompts the instrumented runs use (default 4)")
     m.add_argument("--tiny", action="store_true",
-                   help="a tiny random model instead of MODEL (a smoke run in seconds; its latencies mean little)")
+                   help="a tiny random model instead of MODEL (a smoke run in seconds; its latencies mean little); "
+                        "with --drafter tiny, a noisy copy of it drafts")
 
     r = sub.add_parser("record", help="record a drafter/target pair's per-position acceptance (trace JSON lines)",
                        description="Generate greedily with the target on built-in prompts, teacher-force the "
@@ -107,16 +115,30 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise SimspecError(f"--seed must be an integer >= 0, got {args.seed}")
     _check_out(args.out, ".csv")
-    from . import load_model, measure_profile, require_models, tiny_model
+    _positive("--overhead-prompts", args.overhead_prompts)
+    from . import builtin_prompts, load_model, measure_overheads, measure_profile, noisy_copy, require_models, tiny_model
+    from .measure import profile_provenance, write_profile_rows
+    from .overheads import overhead_provenance
 
     require_models()
     t0 = time.perf_counter()
     model = tiny_model() if args.tiny else load_model(args.model, device=args.device)
+    drafter = None
+    if args.drafter is not None:
+        drafter = noisy_copy(model, 0.2, seed=1) if args.tiny and args.drafter == "tiny" else load_model(
+            args.drafter, device=args.device)
     rows = measure_profile(model, widths=widths, contexts=contexts, repeats=args.repeats, warmup=args.warmup,
-                           device=args.device, threads=args.threads, rng=args.seed, out=args.out)
+                           device=args.device, threads=args.threads, rng=args.seed,
+                           out=args.out if drafter is None else None)
     print(f"measured {model.name}: {len(rows)} cells ({len(contexts)} prefill, {len(rows) - len(contexts)} decode: "
           f"widths {args.widths} x contexts {args.contexts}), {args.repeats} timed forwards each, on "
           f"{args.device} in {time.perf_counter() - t0:.2f} s")
+    if drafter is not None:
+        fit = measure_overheads(model, drafter, builtin_prompts(args.overhead_prompts), progress=True)
+        prov = {**profile_provenance(model, model.device, args.repeats, args.warmup, rows[0]["threads"]),
+                **overhead_provenance(model, drafter, fit)}
+        write_profile_rows(args.out, rows + fit.rows(model.name), prov)
+        print(fit)
     print(f"wrote {args.out}")
     return 0
 
