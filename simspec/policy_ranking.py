@@ -128,6 +128,9 @@ def rank_policies(scenario, *, replications: int = 200, rng=None, train_replicat
         process = ConfidenceSignal(process)
         notes.append(f"no drafter signal in {type(s.acceptance).__name__}: confidence drawn from ConfidenceSignal's "
                      "default law (Beta(4, 1) when accepted, Beta(2, 3) when rejected)")
+    if any(getattr(m, "context_dependent", False) for m in (s.target, s.drafter)):
+        notes.append(f"forwards priced at context {s.prompt_len} (the prompt's): the Monte Carlo does not "
+                     "follow the context as it grows; the discrete-event engine (simulate) does")
     A_tr, sig_tr, units_tr = _draw(process, train_gen, s.tokens, train_reps)
     A, sig, units = _draw(process, eval_gen, s.tokens, reps)
     if units is not None:
