@@ -64,13 +64,16 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                         "lookahead with the lowest latency (default: best)")
     g.add_argument("--k-max", type=int, default=200, metavar="K",
                    help="largest lookahead 'best' may pick (default 200)")
-    g.add_argument("--policy", choices=("static", "heuristic", "confidence", "adaptive", "oracle"), default="static",
+    g.add_argument("--policy", choices=("static", "heuristic", "confidence", "adaptive", "disco", "specdec", "oracle"),
+                   default="static",
                    help="how the lookahead is chosen each round: static (--lookahead K or best; default), "
                         "heuristic (transformers' schedule: +2 after a fully accepted round, else -1; starts at "
                         "--lookahead K, default 5), confidence (transformers' stop: draft until a token whose "
                         "drafter probability is below --confidence-threshold, at most --lookahead K, default 20; "
                         "needs a trace with the top1_prob signal), adaptive (the confidence stop with transformers' "
-                        "ROC update of the threshold after each round), oracle (draft until the first rejection: the "
+                        "ROC update of the threshold after each round), disco and specdec (DISCO, SpecDec++: a classifier of "
+                        "the drafter's signal, trained with its threshold on a separate draw of the scenario's "
+                        "acceptance, seed --seed + 1), oracle (draft until the first rejection: the "
                         "upper bound no real drafter reaches). Dynamic policies need the Monte Carlo or simulate")
     g.add_argument("--confidence-threshold", type=float, default=0.4, metavar="T",
                    help="with --policy confidence: the drafter's stop probability (transformers' default 0.4)")
@@ -482,9 +485,22 @@ def _scenario(args):
     deployment = Deployment(servers=args.servers, chain=not args.no_chain, queue=getattr(args, "queue", "fifo"),
                             overheads=Overheads(getattr(args, "message_ms", 0.0), getattr(args, "sync_ms", 0.0),
                                                 getattr(args, "startup_ms", 0.0)))
+    learned = getattr(args, "policy", "static") in ("disco", "specdec")
+    if learned:
+        from .policy_ranking import with_signal
+
+        acc, note = with_signal(acc)
+        if note:
+            print(f"simspec {args.command}: note: {note}", file=sys.stderr)
     # from_profiles adds a profile's loop overheads to the deployment's (ConstantLatency has none)
-    s = Scenario.from_profiles(target, drafter, acc, lookahead=_policy(args), tokens=args.tokens,
-                               k_max=args.k_max, deployment=deployment)
+    s = Scenario.from_profiles(target, drafter, acc, lookahead="best" if learned else _policy(args),
+                               tokens=args.tokens, k_max=args.k_max, deployment=deployment)
+    if learned:
+        from .policy_ranking import train_learned
+
+        k = _lookahead(args.lookahead)
+        s = s.replace(lookahead=train_learned(s, args.policy, k_max=20 if k == "best" else k,
+                                              rng=(getattr(args, "seed", 0) or 0) + 1))
     cv = getattr(args, "latency_cv", 0.0)
     if cv:
         from .latency import StochasticLatency

@@ -189,7 +189,11 @@ def across_rounds(policy) -> bool:
 class HeuristicLookahead:
     """transformers' "heuristic" schedule: all drafts accepted → ``k += 2``, else ``k − 1`` (at least 1).
 
-    Starts at ``k0`` (transformers' default 5); ``k_max`` caps it.
+    Starts at ``k0`` (transformers' default 5); ``k_max`` caps it.  A simspec run is one
+    ``generate`` call, where ``"heuristic"`` and ``"heuristic_transient"`` act alike; they differ
+    across calls (the persistent one starts the next call where this one ended), which
+    :func:`simspec.real.client_rounds` and :func:`simspec.assisted.assisted_rounds` (``initial_k``)
+    model for real runs.
     """
 
     learns_across_rounds: ClassVar[bool] = True

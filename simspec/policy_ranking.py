@@ -50,7 +50,7 @@ from .montecarlo.si import si_run
 from .records import Estimate, TableRecord, to_frame
 from .signals import ConfidenceSignal
 
-__all__ = ["PolicyRow", "PolicyRanking", "rank_policies"]
+__all__ = ["PolicyRow", "PolicyRanking", "rank_policies", "with_signal", "train_learned"]
 
 SIGNAL = "top1_prob"
 
@@ -102,6 +102,44 @@ class PolicyRanking(TableRecord):
         return head, headers, rows, [f"({note})" for note in self.notes]
 
 
+def with_signal(acceptance) -> tuple[Any, str | None]:
+    """``acceptance`` if its draws carry the drafter's ``top1_prob``, else wrapped in ConfidenceSignal (and a note)."""
+    if SIGNAL in acceptance.draw(np.random.default_rng(0), 2, 1).signals:
+        return acceptance, None
+    return ConfidenceSignal(acceptance), (
+        f"no drafter signal in {type(acceptance).__name__}: confidence drawn from ConfidenceSignal's default law "
+        "(Beta(4, 1) when accepted, Beta(2, 3) when rejected)")
+
+
+def train_learned(scenario, kind: str, *, k_max: int = 20, replications: int = 200, rng=None,
+                  thresholds=None, accepted=None, signals=None):
+    """DISCO (``kind="disco"``) or SpecDec++ (``"specdec"``) trained on a draw of the scenario's acceptance.
+
+    The classifier is fitted on the verified drafts of the best static ``k``'s rounds and the
+    threshold tuned for SI latency, both on ``replications`` rows drawn with ``rng`` (use other
+    rows to evaluate), or on the given ``accepted`` and ``signals`` arrays.  The acceptance must
+    carry the ``top1_prob`` signal (see :func:`with_signal`).  Returns the policy.
+    """
+    s = scenario
+    if kind not in ("disco", "specdec"):
+        raise InvalidParameterError(f"kind must be 'disco' or 'specdec', got {kind!r}")
+    if accepted is None:
+        A, sig, _ = _draw(s.acceptance, np.random.default_rng(check_rng(rng)), s.tokens,
+                          int_at_least("replications", replications, 2))
+    else:
+        A, sig = np.asarray(accepted, dtype=bool), dict(signals or {})
+    if SIGNAL not in sig:
+        raise InvalidParameterError(f"the acceptance draws no {SIGNAL!r} signal to learn from; wrap it: "
+                                    "ConfidenceSignal(acceptance) or ConfidenceSignal.fit(acceptance, trace)")
+    grid = tuple(np.round(np.linspace(0.05, 0.95, 19), 2)) if thresholds is None else tuple(thresholds)
+    k_best = min(range(1, min(s.k_max, 64) + 1), key=lambda k: float(np.mean(
+        si_run(A, StaticLookahead(k), s.target, s.drafter, s.prompt_len, sig)["decode_ms"])))
+    clf = AcceptanceClassifier.fit(A, sig, features=(SIGNAL, "position"), round_k=max(k_best, 2))
+    make = (lambda t: DiscoLookahead(clf, t, k_max)) if kind == "disco" else (
+        lambda t: SpecDecPPLookahead(clf, t, k_max))
+    return make(tune_threshold(make, A, sig, s.target, s.drafter, grid, s.prompt_len)[0])
+
+
 def _draw(process, gen, tokens, reps):
     d = process.draw(gen, tokens, reps)
     return d.accepted, dict(d.signals), d.units
@@ -122,12 +160,9 @@ def rank_policies(scenario, *, replications: int = 200, rng=None, train_replicat
     gen = np.random.default_rng(check_rng(rng))
     train_gen, eval_gen = gen.spawn(2)
     notes = []
-    process = s.acceptance
-    probe = process.draw(np.random.default_rng(0), 2, 1)
-    if SIGNAL not in probe.signals:
-        process = ConfidenceSignal(process)
-        notes.append(f"no drafter signal in {type(s.acceptance).__name__}: confidence drawn from ConfidenceSignal's "
-                     "default law (Beta(4, 1) when accepted, Beta(2, 3) when rejected)")
+    process, note = with_signal(s.acceptance)
+    if note:
+        notes.append(note)
     if any(getattr(m, "context_dependent", False) for m in (s.target, s.drafter)):
         notes.append(f"forwards priced at context {s.prompt_len} (the prompt's): the Monte Carlo does not "
                      "follow the context as it grows; the discrete-event engine (simulate) does")
@@ -143,14 +178,13 @@ def rank_policies(scenario, *, replications: int = 200, rng=None, train_replicat
         return float(np.mean(si_run(acc, policy, target, drafter, plen, signals)["decode_ms"]))
 
     k_best = min(range(1, min(s.k_max, 64) + 1), key=lambda k: mean_ms(StaticLookahead(k), A_tr, sig_tr))
-    clf = AcceptanceClassifier.fit(A_tr, sig_tr, features=(SIGNAL, "position"), round_k=max(k_best, 2))
+    disco, specdec = (train_learned(s, kind, k_max=k_max, thresholds=grid, accepted=A_tr, signals=sig_tr)
+                      for kind in ("disco", "specdec"))
     tuned = {
         "confidence": tune_threshold(lambda t: ConfidenceLookahead(t, k_max), A_tr, sig_tr, target, drafter, grid,
                                      plen)[0],
-        "disco": tune_threshold(lambda t: DiscoLookahead(clf, t, k_max), A_tr, sig_tr, target, drafter, grid,
-                                plen)[0],
-        "specdec": tune_threshold(lambda t: SpecDecPPLookahead(clf, t, k_max), A_tr, sig_tr, target, drafter, grid,
-                                  plen)[0],
+        "disco": disco.threshold,
+        "specdec": specdec.threshold,
     }
     policies = [
         StaticLookahead(k_best),
@@ -158,8 +192,8 @@ def rank_policies(scenario, *, replications: int = 200, rng=None, train_replicat
         ConfidenceLookahead(0.4, k_max),
         ConfidenceLookahead(tuned["confidence"], k_max),
         AdaptiveConfidenceLookahead(0.4, k_max),
-        DiscoLookahead(clf, tuned["disco"], k_max),
-        SpecDecPPLookahead(clf, tuned["specdec"], k_max),
+        disco,
+        specdec,
         OracleLookahead(),
     ]
     runs = [si_run(A, p, target, drafter, plen, sig) for p in policies]

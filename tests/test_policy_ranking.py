@@ -71,3 +71,27 @@ def test_cli_lookahead(capsys):
     assert main(["lookahead", "--target-ms", "100", "--drafter-ms", "58", "--acceptance-trace",
                  builtin_trace_path("cpu-real-pair"), "--tokens", "64", "--reps", "10"]) == 0
     assert "same traces" in capsys.readouterr().out
+
+
+def test_train_learned_and_the_cli_policies(capsys):
+    from simspec.learned_lookahead import DiscoLookahead, SpecDecPPLookahead
+    from simspec.policy_ranking import train_learned, with_signal
+
+    acc, note = with_signal(MarkovAcceptance.from_mean(0.8, 0.9))
+    assert isinstance(acc, ConfidenceSignal) and "no drafter signal" in note
+    assert with_signal(acc) == (acc, None)
+    s = Scenario.from_ms(30.0, 3.0, acc, tokens=150)
+    disco = train_learned(s, "disco", replications=50, rng=1)
+    spec = train_learned(s, "specdec", replications=50, rng=1, k_max=8)
+    assert isinstance(disco, DiscoLookahead) and isinstance(spec, SpecDecPPLookahead) and spec.k_max == 8
+    assert train_learned(s, "disco", replications=50, rng=1) == disco  # seeded: the same training
+    with pytest.raises(InvalidParameterError, match="no 'top1_prob' signal"):
+        train_learned(Scenario.from_ms(30.0, 3.0, 0.8, tokens=50), "disco", replications=4)
+    with pytest.raises(InvalidParameterError, match="kind must be"):
+        train_learned(s, "oracle")
+    # the command line trains on seed + 1 and says when it adds a signal
+    assert main(["simulate", "--algorithm", "si", "--target-ms", "30", "--drafter-ms", "3", "--acceptance", "0.8",
+                 "--burstiness", "0.9", "--policy", "disco", "--tokens", "150", "--replications", "2", "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["lookahead"] == train_learned(s, "disco", rng=1).name
+    assert "note: no drafter signal" in out.err
