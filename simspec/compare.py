@@ -32,7 +32,7 @@ from . import theory
 from ._checks import check_montecarlo_work, check_rng, int_at_least
 from .errors import InvalidParameterError, UnsupportedScenarioError
 from .latency import prefill_ms
-from .lookahead import LookaheadPolicy, StaticLookahead, across_rounds
+from .lookahead import LookaheadPolicy, StaticLookahead
 from .montecarlo.chunks import rep_chunks
 from .montecarlo.dsi import dsi_epoch_table, dsi_run
 from .montecarlo.nonsi import nonsi_run
@@ -249,16 +249,11 @@ def compare(
                     plan = best_lookahead(s, "dsi", accepted=A)
                     k_dsi, servers = plan.k, plan.servers
                     pol = StaticLookahead(k_si)
-                elif la.static_k is None and not across_rounds(la):
-                    # a stop rule drives SI, and sets DSI's blocks: the discrete-event engine runs DSI, one run
-                    # per replication on the same outcomes (exact for these latencies: no random time)
+                elif la.static_k is None:
+                    # a dynamic policy drives SI, and sets DSI's blocks: the discrete-event engine runs DSI, one
+                    # run per replication on the same outcomes (exact for these latencies: no random time)
                     pol, k_si, k_dsi, servers = la, la.name, la, s.servers
                     dsi_note = f"{la.name} in the discrete-event engine, one run per replication; "
-                elif la.static_k is None:  # a schedule drives SI; DSI runs a static lookahead
-                    pol, k_si = la, la.name
-                    plan = best_lookahead(s, "dsi", accepted=A)
-                    k_dsi, servers = plan.k, plan.servers
-                    dsi_note = f"best static k (DSI cannot run the schedule {la.name}); "
                 else:
                     pol, k_si = la, la.static_k
                     k_dsi, servers = _fixed_dsi_k(s, la.static_k)

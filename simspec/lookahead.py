@@ -175,12 +175,16 @@ class _Heuristic:
         all_in = accepted >= drafted
         self.k = np.where(all_in, np.minimum(self.k + 2, self.k_max), np.maximum(self.k - 1, 1))
 
+    def observe_task(self, view: RoundView, drafted: int, accepted: int) -> None:
+        """DSI: one verification of ``drafted`` drafts from ``view.position``, applied in order."""
+        self.observe(np.array([drafted]), np.array([accepted]))
+
 
 def across_rounds(policy) -> bool:
     """Whether ``policy`` learns from finished rounds (a schedule), rather than deciding within a round (a stop rule).
 
-    DSI runs stop rules only: its verifications overlap and finish out of order, so there is no
-    sequence of finished rounds for a schedule to learn from.
+    In DSI a schedule learns from each verification as the coordinator applies it (in position
+    order), and its lookahead sets the drafter blocks that start afterwards.
     """
     return bool(getattr(policy, "learns_across_rounds", False))
 
@@ -322,6 +326,12 @@ class _AdaptiveConfidence(_Confidence):
         k = self._stop(sig, view, self.lane_threshold[:, None])
         self.round = (view.rows, view.position, sig)
         return k
+
+    def observe_task(self, view: RoundView, drafted: int, accepted: int) -> None:
+        """DSI: one verification of ``drafted`` drafts from ``view.position``, applied in order."""
+        self.round = (view.rows, view.position, view.signal(self.signal, "AdaptiveConfidenceLookahead",
+                                                           "use a trace with that signal"))
+        self.observe(np.array([drafted]), np.array([accepted]))
 
     def observe(self, drafted: np.ndarray, accepted: np.ndarray) -> None:
         rows, position, sig = self.round

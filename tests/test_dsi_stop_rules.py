@@ -15,8 +15,6 @@ from simspec import (
     TraceAcceptance,
     simulate,
 )
-from simspec.des.runner import run_once
-from simspec.errors import UnsupportedScenarioError
 from simspec.montecarlo.positions import next_rejection
 
 
@@ -71,13 +69,52 @@ def test_the_oracle_s_blocks_end_at_the_next_rejection():
     assert res.runs[0].latency_ms > fastest_static
 
 
-@pytest.mark.parametrize("policy", [HeuristicLookahead(), AdaptiveConfidenceLookahead()], ids=lambda p: p.name)
-def test_schedules_are_refused_with_the_reason(policy):
-    s = _scenario(np.ones(20, dtype=bool), np.ones(20), policy)
-    with pytest.raises(UnsupportedScenarioError, match="a schedule learns from finished rounds"):
-        simulate(s, "dsi", replications=1)
-    with pytest.raises(UnsupportedScenarioError, match="not " + policy.name):
-        run_once(s, "dsi", np.ones(20, dtype=bool), lookahead=policy)
+def test_a_schedule_learns_from_each_verification_in_position_order(monkeypatch):
+    """The heuristic in DSI: every block's k is k0 plus the +2/−1 updates of the verifications applied before it."""
+    from simspec.lookahead import _Heuristic
+
+    rng = np.random.default_rng(5)
+    outcomes = rng.random(250) < 0.8
+    nxt = next_rejection(outcomes[None, :])[0]
+    events = []
+    propose, observe_task = _Heuristic.propose, _Heuristic.observe_task
+
+    def logged_propose(self, view):
+        k = propose(self, view)
+        events.append(("block", int(view.position[0]), int(k[0])))
+        return k
+
+    def logged_observe(self, view, drafted, accepted):
+        events.append(("verified", int(view.position[0]), drafted, accepted))
+        return observe_task(self, view, drafted, accepted)
+
+    monkeypatch.setattr(_Heuristic, "propose", logged_propose)
+    monkeypatch.setattr(_Heuristic, "observe_task", logged_observe)
+    res = simulate(_scenario(outcomes, np.ones(250), HeuristicLookahead(3, 12)), "dsi", replications=1, rng=0)
+    assert res.runs[0].lookahead == "heuristic k0=3"
+    k = 3
+    verified = 0
+    for event in events:
+        if event[0] == "verified":
+            _, p, drafted, accepted = event
+            assert accepted == min(nxt[p] - p, drafted)  # the drafts accepted, from the outcomes
+            k = min(k + 2, 12) if accepted == drafted else max(k - 1, 1)
+            verified += 1
+        else:
+            assert event[2] == k
+    assert verified > 20 and len({e[2] for e in events if e[0] == "block"}) > 3
+
+
+def test_adaptive_threshold_runs_in_dsi_and_the_monte_carlo_says_how():
+    from simspec import compare
+
+    rng = np.random.default_rng(6)
+    outcomes = rng.random(150) < 0.8
+    s = _scenario(outcomes, rng.random(150), AdaptiveConfidenceLookahead(0.4, 10))
+    res = simulate(s, "dsi", replications=2, rng=0)
+    assert res.runs[0].lookahead == "adaptive confidence θ0=0.4 k_max=10"
+    c = compare(s.replace(lookahead=HeuristicLookahead()), "montecarlo", replications=3, rng=0)
+    assert c.dsi.lookahead == "heuristic k0=5" and "discrete-event engine" in c.dsi.notes
 
 
 def test_servers_of_a_rule_without_a_count_are_the_peak():
@@ -104,6 +141,3 @@ def test_compare_runs_dsi_stop_rules_and_agrees_with_the_monte_carlo_epoch_map()
         a, b = getattr(rule.dsi, field), getattr(static.dsi, field)
         assert a.mean == pytest.approx(b.mean, rel=1e-12) and a.low == pytest.approx(b.low, rel=1e-9), field
     assert rule.si.latency_ms.mean == pytest.approx(static.si.latency_ms.mean, rel=1e-12)
-    # a schedule still runs DSI at the best static k, and says so
-    sched = compare(base.replace(lookahead=HeuristicLookahead()), "montecarlo", replications=4, rng=3)
-    assert "cannot run the schedule" in sched.dsi.notes and isinstance(sched.dsi.lookahead, int)

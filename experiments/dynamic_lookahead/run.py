@@ -8,8 +8,9 @@ Usage:  python experiments/dynamic_lookahead/run.py [--out DIR] [--quick] [--no-
    law): its gain over the best static ``k`` with a 95% interval over replications.
 2. **DSI.** The same question in the discrete-event engine, where a stop rule decides when the
    drafter submits a verification task: the best static ``k`` against the confidence stop (its
-   threshold picked on other replications) and the oracle, with as many servers as the tasks need
-   and with 3.
+   threshold picked on other replications), transformers' heuristic schedule and adaptive threshold
+   (learning from each verification as it is applied) and the oracle, with as many servers as the
+   tasks need and with 3.
 3. **The HF blog's MBPP example** (dynamic speculation lookahead, one MBPP prompt: static ``k = 5``
    used 38 target and 192 drafter forwards, the oracle 27 and 129) on a run-length trace with the
    same oracle shape: 27 rounds, 102 accepted drafts (found by a seeded search, printed).
@@ -31,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from simspec import (
+    AdaptiveConfidenceLookahead,
     ConfidenceLookahead,
+    HeuristicLookahead,
     ConstantLatency,
     MarkovAcceptance,
     OracleLookahead,
@@ -100,6 +103,8 @@ def dsi_section(quick: bool) -> list[list]:
         static, _ = lat(k, 2)
         for name, la in ((f"{where}: best static (k={k})", k),
                          (f"{where}: confidence tuned (θ={theta})", ConfidenceLookahead(theta, 20)),
+                         (f"{where}: heuristic", HeuristicLookahead(5, 20)),
+                         (f"{where}: adaptive", AdaptiveConfidenceLookahead(0.4, 20)),
                          (f"{where}: oracle", OracleLookahead())):
             t, res = lat(la, 2)
             g = static / t

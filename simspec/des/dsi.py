@@ -8,7 +8,9 @@ Algorithm 1 generalised to a lookahead ``k`` — the rules of ``docs/model.md`` 
   the next position) and drafts on without waiting.  With a dynamic stop rule
   (:class:`~simspec.ConfidenceLookahead`, DISCO, SpecDec++, the oracle) the rule
   sets each block's ``k`` when the block starts, from the drafter's signals at the
-  positions it drafts: it decides when to submit a task;
+  positions it drafts: it decides when to submit a task.  A schedule (the heuristic, the
+  adaptive threshold) learns from each verification as the coordinator applies it, in
+  position order (``observe_task``), and sets the blocks that start after;
 * tasks run on a pool of target servers, queueing FIFO (default) or LIFO when
   all are busy;
 * the non-SI chain runs one target forward at a time on the newest *verified*
@@ -121,6 +123,8 @@ class DSIRun:
             self._view = lambda p: RoundView(np.array([p]), np.array([self.S - p]), np.zeros(1, dtype=np.int64),
                                              sig, self._nxt2d)
             self._nxt2d = np.asarray(nxt, dtype=np.int64).reshape(1, -1)
+        # a schedule learns from each verification as the coordinator applies it, in position order
+        self._learns = self.policy is not None and hasattr(self.policy, "observe_task")
         # bound once: every task calls it (straight to _result when nothing lies between a task and its effect)
         self._on_task_done = self._arrive if self._holds else self._result
         # state
@@ -313,6 +317,8 @@ class DSIRun:
             if bonus + 1 > self.V:  # else the chain got there first: nothing new
                 self.useful_tasks += 1
                 j = self.nxt[task.p]
+                if self._learns:
+                    self.policy.observe_task(self._view(task.p), task.k, min(j - task.p, task.k))
                 if j <= bonus and j < self.S:
                     # a rejected draft in the block, or a wrong next draft (drafted or not: it is known
                     # now); j == S means no rejection left before the end of the run

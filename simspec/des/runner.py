@@ -48,10 +48,10 @@ def _resolve_dsi(s: Scenario) -> tuple[int | LookaheadPolicy, str]:
 
 
 def _dsi_stop_rule(policy: LookaheadPolicy) -> LookaheadPolicy:
-    if across_rounds(policy):
+    if across_rounds(policy) and not hasattr(policy.start(1), "observe_task"):
         raise UnsupportedScenarioError(
-            f"DSI runs a static lookahead or a stop rule (confidence, DISCO, SpecDec++, oracle), not {policy.name}: "
-            "a schedule learns from finished rounds, and DSI's verifications overlap and finish out of order")
+            f"DSI runs {policy.name} only if its controller learns from one verification at a time "
+            "(observe_task): the coordinator applies DSI's verifications in position order")
     return policy
 
 
