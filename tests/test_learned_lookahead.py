@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simspec import (
+    AdaptiveConfidenceLookahead,
     ConfidenceLookahead,
     ConstantLatency,
     HeuristicLookahead,
@@ -213,3 +214,22 @@ def test_bad_learned_policies_are_named(bursty):
         SpecDecPPLookahead(clf, 1.5)
     with pytest.raises(InvalidParameterError, match="the classifier reads the 'top1_prob' signal"):
         si_run(np.ones((2, 10), dtype=bool), DiscoLookahead(clf), T, D)
+
+
+@pytest.mark.parametrize("which", ["static", "heuristic", "confidence", "adaptive", "disco", "specdec", "oracle"])
+def test_every_policy_agrees_between_the_monte_carlo_and_the_discrete_event_engine(bursty, which):
+    _, _, test, clf = bursty
+    policy = {"static": StaticLookahead(4), "heuristic": HeuristicLookahead(3, 12),
+              "confidence": ConfidenceLookahead(0.5, 12), "adaptive": AdaptiveConfidenceLookahead(0.4, 12),
+              "disco": DiscoLookahead(clf, 0.6, 12), "specdec": SpecDecPPLookahead(clf, 0.6, 12),
+              "oracle": OracleLookahead()}[which]
+    rows = 5
+    sig = {"top1_prob": test.signals["top1_prob"][:rows]}
+    acc = TraceAcceptance(tuple(tuple(bool(v) for v in row) for row in test.accepted[:rows]),
+                          signals={"top1_prob": tuple(sig["top1_prob"])})
+    des = simulate(Scenario(T, D, acc, lookahead=policy, tokens=200), "si", replications=8, rng=1)
+    mc = si_run(test.accepted[:rows], policy, T, D, 0, sig)
+    for run in des.runs:
+        row = -1 - run.unit
+        assert (run.target_forwards, run.drafter_forwards) == (mc["rounds"][row], mc["drafter_forwards"][row])
+        assert run.decode_ms == pytest.approx(mc["decode_ms"][row], rel=1e-12)
