@@ -48,6 +48,7 @@ from .drafters import early_exit_scenario, prompt_lookup_scenario
 from .traces import RoundTrace, load_acceptance_trace, load_round_trace, write_acceptance_trace, write_round_trace
 from .replay import ReplayResult, replay_rounds
 from .engine_metrics import from_engine_metrics
+from .sweeps import Grid, SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -72,7 +73,7 @@ API_SECTIONS = {
     "Lookahead policies": ["LookaheadPolicy", "StaticLookahead", "HeuristicLookahead", "ConfidenceLookahead",
                            "AdaptiveConfidenceLookahead", "DiscoLookahead", "SpecDecPPLookahead",
                            "AcceptanceClassifier", "OracleLookahead"],
-    "Engines": ["compare", "theory", "simulate"],
+    "Engines": ["compare", "theory", "simulate", "sweep", "Grid", "SweepResult"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
     "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],

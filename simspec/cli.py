@@ -217,6 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
     la.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
+    sw = sub.add_parser("sweep", help="a grid of scenarios from a TOML file, on any executor, streamed to disk, "
+                                      "resumable",
+                        description="Run compare or simulate on every row of a sweep file's grid; rows stream into "
+                                    "OUT/rows.jsonl as they finish, and --resume finishes an interrupted sweep.")
+    sw.add_argument("file", metavar="SWEEP.toml", help="the sweep: [grid.product], [grid.zip], [grid.fixed], [run]")
+    sw.add_argument("--out", required=True, metavar="DIR", help="output folder (created); rows go to DIR/rows.jsonl")
+    sw.add_argument("--executor", default="local", metavar="E",
+                    help="local (this process, default), processes:N (a pool of N processes) or dask://HOST:PORT "
+                         "(a Dask scheduler; needs the cluster extra)")
+    sw.add_argument("--resume", action="store_true", help="keep the rows already in DIR/rows.jsonl, run the rest")
+    sw.add_argument("--progress", action="store_true", help="a progress bar on stderr")
+
     r = sub.add_parser("replay", help="price recorded rounds forward by forward: a real client's predicted speedup",
                        description="The predicted wall time and speedup of transformers' assisted generation, "
                                    "prompt by prompt: every forward of the recorded (or rebuilt) rounds priced "
@@ -751,6 +763,50 @@ def _replay_model(args, who: str):
     return ConstantLatency(ms, ms)
 
 
+def _cmd_sweep(args) -> int:
+    from .sweeps import load_sweep_file, sweep
+
+    grid, run = load_sweep_file(args.file)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SimspecError(f"--out {out} is a file; give a folder (it is created if missing)")
+    if not out.resolve().parent.is_dir():
+        raise SimspecError(f"--out {out}: the folder {out.resolve().parent} does not exist")
+    out.mkdir(exist_ok=True)
+    kind = args.executor
+    executor, close = None, None
+    if kind.startswith("processes:"):
+        try:
+            n = int(kind.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise SimspecError(f"--executor processes:N needs an integer N >= 1, got {kind!r}")
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(n)
+        close = executor.shutdown
+    elif kind.startswith("dask://"):
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise SimspecError('--executor dask://... needs Dask distributed: pip install "simspec[cluster]"') from None
+        client = Client(kind[len("dask://"):])
+        executor, close = client.get_executor(), client.close
+    elif kind != "local":
+        raise SimspecError(f"--executor must be local, processes:N or dask://HOST:PORT, got {kind!r}")
+    try:
+        res = sweep(grid, engine=run.get("engine", "compare"), method=run.get("method", "montecarlo"),
+                    algorithm=run.get("algorithm", "dsi"), replications=run.get("replications"),
+                    rng=run.get("seed", 0), batch=run.get("batch", 4), executor=executor,
+                    out=out / "rows.jsonl", resume=args.resume, progress=args.progress)
+    finally:
+        if close is not None:
+            close()
+    print(f"{len(res.rows)} rows in {res.path}")
+    return 0
+
+
 def _cmd_lookahead(args) -> int:
     from .policy_ranking import rank_policies
 
@@ -842,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"compare": _cmd_compare, "simulate": _cmd_simulate, "plan": _cmd_plan, "vocab": _cmd_vocab,
                     "heatmap": _cmd_heatmap, "demo": _cmd_demo, "replay": _cmd_replay,
-                    "lookahead": _cmd_lookahead}
+                    "lookahead": _cmd_lookahead, "sweep": _cmd_sweep}
         from .real.cli import COMMANDS as _real_commands
 
         commands.update(_real_commands)

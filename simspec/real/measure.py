@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .._checks import check_rng, int_at_least
+from .._progress import progress_bar as _progress_bar
 from ..errors import InvalidParameterError
 from ..profiles import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from . import require_models
@@ -100,20 +101,7 @@ def forward(model, ids, cache=None, *, kwarg: str | None = None):
 
 def progress_bar(total: int, desc: str, enabled: bool):
     """A tqdm bar on stderr when ``enabled`` and stderr is a terminal; else a do-nothing stand-in."""
-    if enabled and sys.stderr.isatty():
-        try:
-            from tqdm.auto import tqdm
-
-            return tqdm(total=total, desc=desc, unit="fwd", leave=False, file=sys.stderr)
-        except ImportError:
-            pass
-
-    class _Null:
-        def update(self, n: int = 1) -> None: ...
-
-        def close(self) -> None: ...
-
-    return _Null()
+    return _progress_bar(total, desc, enabled, unit="fwd")
 
 
 def _timer(device) -> Callable[[Callable[[], Any]], float]:
