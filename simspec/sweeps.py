@@ -26,6 +26,7 @@ polars and DuckDB read directly; :meth:`SweepResult.to_frame` flattens it in one
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -47,7 +48,13 @@ __all__ = ["Grid", "SweepResult", "sweep", "scenario_from_params", "load_sweep_f
 PARAMETERS = {
     "target_ms": "the target's time per forward (ms)",
     "drafter_ms": "the drafter's time per forward (ms)",
+    "target_profile": "instead of target_ms: a latency profile, FILE[:MODEL] or builtin:NAME:MODEL",
+    "drafter_profile": "instead of drafter_ms: a latency profile, FILE[:MODEL] or builtin:NAME:MODEL",
     "acceptance": "the acceptance rate (i.i.d., or the mean with burstiness)",
+    "acceptance_trace": "instead of acceptance: a recorded trace (any format --acceptance-trace reads), "
+                        "or builtin:NAME",
+    "policy": "the lookahead policy: static (default), heuristic, confidence, adaptive or oracle",
+    "confidence_threshold": "the confidence and adaptive policies' threshold (default 0.4)",
     "burstiness": "state autocorrelation of a two-state Markov acceptance (0: i.i.d.)",
     "tokens": "tokens to generate",
     "lookahead": "a static lookahead k, or 'best'",
@@ -100,19 +107,63 @@ class Grid:
         return n * (len(next(iter(self.zip.values()))) if self.zip else 1)
 
 
+@functools.lru_cache(maxsize=32)
+def _profile(spec: str):
+    from .profiles import load_profile, profile_spec
+
+    return load_profile(*profile_spec(spec))
+
+
+@functools.lru_cache(maxsize=32)
+def _trace(spec: str):
+    from .traces import builtin_trace_path, read_acceptance
+
+    return read_acceptance(builtin_trace_path(spec[len("builtin:"):]) if spec.startswith("builtin:") else spec)
+
+
+def _either(p: dict, ms: str, other: str) -> None:
+    if (ms in p) == (other in p):
+        raise InvalidParameterError(f"a sweep row needs exactly one of {ms!r} and {other!r}; the row is {p}")
+
+
 def scenario_from_params(params: Mapping[str, Any]):
-    """The :class:`~simspec.Scenario` of one sweep row."""
+    """The :class:`~simspec.Scenario` of one sweep row (profiles and traces are read once per process)."""
     from .acceptance import IIDAcceptance, MarkovAcceptance
+    from .latency import ConstantLatency
+    from .lookahead import AdaptiveConfidenceLookahead, ConfidenceLookahead, HeuristicLookahead, OracleLookahead
     from .scenario import Scenario
 
     p = dict(params)
-    for need in ("target_ms", "drafter_ms", "acceptance"):
-        if need not in p:
-            raise InvalidParameterError(f"a sweep row needs {need!r} ({PARAMETERS[need]}); the row is {p}")
+    _either(p, "target_ms", "target_profile")
+    _either(p, "drafter_ms", "drafter_profile")
+    _either(p, "acceptance", "acceptance_trace")
+    target = _profile(p.pop("target_profile")) if "target_profile" in p else ConstantLatency(float(p.pop("target_ms")))
+    drafter = (_profile(p.pop("drafter_profile")) if "drafter_profile" in p
+               else ConstantLatency(float(p.pop("drafter_ms"))))
     b = float(p.pop("burstiness", 0.0) or 0.0)
-    a = float(p.pop("acceptance"))
-    acc = MarkovAcceptance.from_mean(a, b) if b else IIDAcceptance(a)
-    return Scenario.from_ms(float(p.pop("target_ms")), float(p.pop("drafter_ms")), acc, **p)
+    if "acceptance_trace" in p:
+        if b:
+            raise InvalidParameterError("burstiness shapes a synthetic acceptance; a row with acceptance_trace "
+                                        "cannot have it")
+        acc = _trace(str(p.pop("acceptance_trace")))
+    else:
+        a = float(p.pop("acceptance"))
+        acc = MarkovAcceptance.from_mean(a, b) if b else IIDAcceptance(a)
+    policy = p.pop("policy", "static")
+    theta = float(p.pop("confidence_threshold", 0.4))
+    k = p.get("lookahead", "best")
+    k_int = None if k in (None, "best") else int(k)
+    if policy == "heuristic":
+        p["lookahead"] = HeuristicLookahead(k_int or 5, max(k_int or 5, 200))
+    elif policy == "confidence":
+        p["lookahead"] = ConfidenceLookahead(theta, k_int or 20)
+    elif policy == "adaptive":
+        p["lookahead"] = AdaptiveConfidenceLookahead(theta, k_int or 20)
+    elif policy == "oracle":
+        p["lookahead"] = OracleLookahead()
+    elif policy != "static":
+        raise InvalidParameterError(f"policy must be static, heuristic, confidence, adaptive or oracle, got {policy!r}")
+    return Scenario.from_profiles(target, drafter, acc, **p)
 
 
 def _flat(prefix: str, d: Mapping[str, Any], out: dict) -> None:

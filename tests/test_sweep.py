@@ -121,3 +121,49 @@ def test_a_dask_cluster_gives_the_same_rows():
         with distributed.Client(cluster) as client:
             on_dask = sweep(GRID, replications=20, rng=3, executor=client.get_executor())
     assert on_dask.rows == sweep(GRID, replications=20, rng=3).rows
+
+
+def test_rows_with_profiles_traces_and_policies():
+    import warnings
+
+    from simspec import ConstantLatency, HeuristicLookahead, Scenario, simulate
+    from simspec.profiles import builtin_profile
+    from simspec.sweeps import scenario_from_params
+    from simspec.traces import builtin_trace
+
+    pair = {"target_profile": "builtin:cpu-real-pair:gemma3-270m", "drafter_profile": "builtin:cpu-real-pair:smollm2-135m",
+            "acceptance_trace": "builtin:cpu-real-pair", "tokens": 64}
+    g = Grid(product={"policy": ["static", "heuristic", "oracle"]}, fixed=pair)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short prompts read the profiles' nearest context
+        res = sweep(g, engine="simulate", algorithm="si", replications=3, rng=2)
+        ref = simulate(Scenario.from_profiles(builtin_profile("cpu-real-pair", "gemma3-270m"),
+                                              builtin_profile("cpu-real-pair", "smollm2-135m"),
+                                              builtin_trace("cpu-real-pair"), tokens=64,
+                                              lookahead=HeuristicLookahead()),
+                       "si", replications=3, rng=res_seed(2, 1))
+    assert [r["result"]["lookahead"] for r in res.rows] == [3, "heuristic k0=5", "oracle"]  # static: the best k
+    assert res.rows[1]["result"]["latency_ms"] == pytest.approx(ref.latency_ms.mean)
+    s = scenario_from_params({"target_ms": 30.0, "drafter_ms": 3.0, "acceptance": 0.8, "policy": "confidence",
+                              "confidence_threshold": 0.6, "lookahead": 8})
+    assert s.lookahead.name == "confidence θ=0.6 k_max=8" and isinstance(s.target, ConstantLatency)
+    with pytest.raises(InvalidParameterError, match="exactly one of 'target_ms' and 'target_profile'"):
+        scenario_from_params({"drafter_ms": 3.0, "acceptance": 0.8})
+    with pytest.raises(InvalidParameterError, match="policy must be"):
+        scenario_from_params({"target_ms": 30.0, "drafter_ms": 3.0, "acceptance": 0.8, "policy": "disco"})
+
+
+def res_seed(seed: int, row: int):
+    """The seed sweep gives row ``row``: the row-th child of SeedSequence(seed)."""
+    import numpy as np
+
+    ss = np.random.SeedSequence(seed)
+    return np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (row,), pool_size=ss.pool_size)
+
+
+@pytest.mark.parametrize("path", sorted(Path("examples/sweeps").glob("*.toml")), ids=lambda p: p.name)
+def test_the_example_sweep_files_run(path, tmp_path):
+    grid, run = load_sweep_file(path)
+    assert len(grid) >= 2 and run["engine"] in ("compare", "simulate")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert len((tmp_path / "o" / "rows.jsonl").read_text().splitlines()) == len(grid)
