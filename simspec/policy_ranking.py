@@ -93,6 +93,12 @@ class PolicyRanking(TableRecord):
         """One row per policy (needs pandas)."""
         return to_frame(self.to_records())
 
+    def figure(self, ax=None):
+        """The gains as bars with their intervals (:func:`simspec.plots.ranking_figure`)."""
+        from .plots import ranking_figure
+
+        return ranking_figure(self, ax)
+
     def _table(self):
         n = self.rows[0].gain.n if self.rows else 0
         head = f"SI lookahead policies on common outcomes, fastest first ({n} independent units)"
