@@ -1,0 +1,122 @@
+"""Writes the notebooks of docs/notebooks from the cells below, without outputs (the source to review and edit).
+
+    python docs/notebooks/make_notebooks.py     # from the repository root
+
+tests/test_notebooks.py runs every notebook top to bottom (nbclient) and checks that its first
+code cell draws a figure.
+"""
+
+import nbformat
+from nbformat.v4 import new_notebook, new_markdown_cell, new_code_cell
+
+def write(path, cells):
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                                             "language_info": {"name": "python"}})
+    nbformat.write(nb, path)
+
+write("docs/notebooks/lookahead_policies.ipynb", [
+    new_markdown_cell("# Which lookahead policy for my pair?\n\nEvery policy (best static k, transformers' heuristic and confidence stop, the adaptive threshold, DISCO, SpecDec++, the oracle) runs on the same acceptance outcomes and drafter signals; the bars are the gain over the best static lookahead, with 95% intervals. Change the scenario in the first cell."),
+    new_code_cell("""%matplotlib inline
+import simspec
+from simspec.policy_ranking import rank_policies
+
+scenario = simspec.Scenario.from_ms(target_ms=30.0, drafter_ms=3.0,
+                                    acceptance=simspec.MarkovAcceptance.from_mean(0.8, burstiness=0.9), tokens=200)
+ranking = rank_policies(scenario, replications=100, rng=0)
+ranking.figure()"""),
+    new_markdown_cell("The same ranking as a table (it prints the same way in a terminal):"),
+    new_code_cell("ranking"),
+    new_markdown_cell("## The real pair on this project's CPU\n\nSmolLM2-135M drafting for Gemma-3-270M: the shipped trace (acceptance 0.674) and profiles (the drafter costs 0.58 of a target forward). With a drafter this slow, no dynamic policy beats the best static k."),
+    new_code_cell("""import warnings
+from simspec.profiles import builtin_profile
+from simspec.traces import builtin_trace
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # short prompts read the profiles' nearest measured context
+    pair = simspec.Scenario.from_profiles(builtin_profile("cpu-real-pair", "gemma3-270m"),
+                                          builtin_profile("cpu-real-pair", "smollm2-135m"),
+                                          builtin_trace("cpu-real-pair"), tokens=64)
+    real = rank_policies(pair, replications=32, rng=0)
+real.figure()"""),
+    new_code_cell("real"),
+])
+
+write("docs/notebooks/speedup_bounds.ipynb", [
+    new_markdown_cell("# Speedup bounds: non-SI, SI and DSI\n\nThe closed forms over the drafter's cost `c` (drafter / target forward time) and the acceptance rate `a`: SI's speedup over non-SI at its best lookahead, and DSI's over SI. With `ipywidgets` installed (`pip install \"simspec[notebooks]\"`) the last cell has sliders; without it, the figure below is the answer."),
+    new_code_cell("""%matplotlib inline
+import numpy as np
+import matplotlib.pyplot as plt
+import simspec
+from simspec import theory
+
+a = np.linspace(0.5, 0.95, 10)
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+for c in (0.05, 0.1, 0.2, 0.4):
+    si = [simspec.compare(simspec.Scenario.from_ms(30.0, 30.0 * c, float(ai)), "theory").speedup["si_vs_nonsi"].mean for ai in a]
+    dsi = [simspec.compare(simspec.Scenario.from_ms(30.0, 30.0 * c, float(ai)), "theory").speedup["dsi_vs_nonsi"].mean for ai in a]
+    axes[0].plot(a, si, marker="o", label=f"c = {c:g}")
+    axes[1].plot(a, dsi, marker="o", label=f"c = {c:g}")
+axes[0].set_title("SI vs non-SI (best k)")
+axes[1].set_title("DSI vs non-SI (best k)")
+for ax in axes:
+    ax.set_xlabel("acceptance a")
+    ax.axhline(1, color="k", lw=0.8)
+axes[0].set_ylabel("speedup (x)")
+axes[0].legend()
+plt.show()"""),
+    new_markdown_cell("One point in full: the table every engine prints."),
+    new_code_cell("simspec.compare(simspec.Scenario.from_ms(30.0, 3.0, 0.8), 'theory')"),
+    new_code_cell("""try:
+    import ipywidgets as widgets
+except ImportError:
+    widgets = None
+    print("ipywidgets is not installed: the figure above is the static version")
+
+if widgets is not None:
+    @widgets.interact(c=(0.01, 0.5, 0.01), a=(0.3, 0.99, 0.01))
+    def show(c=0.1, a=0.8):
+        return simspec.compare(simspec.Scenario.from_ms(30.0, 30.0 * c, a), "theory")"""),
+])
+
+write("docs/notebooks/dsi_design.ipynb", [
+    new_markdown_cell("# How many GPUs for my pair?\n\nSI and DSI over 1..N target servers, each at its best lookahead: latency per token and GPU-seconds per token, the knee (where one more server stops paying) and the Pareto front. Change the pair in the first cell; `simspec plan` prints the same from the command line."),
+    new_code_cell("""%matplotlib inline
+import simspec
+from simspec.plan import plan
+
+pair = simspec.Scenario.from_ms(target_ms=30.0, drafter_ms=3.0, acceptance=0.8)
+result = plan(pair, 8)
+result.figure()"""),
+    new_code_cell("result"),
+    new_markdown_cell("A slower drafter needs fewer servers before DSI stops paying:"),
+    new_code_cell("plan(pair.replace(drafter=simspec.ConstantLatency(9.0)), 8).figure()"),
+])
+
+write("docs/notebooks/real_pair.ipynb", [
+    new_markdown_cell("# A real pair: predicted vs measured\n\nSmolLM2-135M drafting for Gemma-3-270M on this project's CPU (`experiments/real_pair`): for every setting of transformers' own `generate`, simspec's predicted speedup (measured profiles, rounds found with the real drafter, fitted loop overheads) against the measured one, with the ±10% band. The measurements ship in `experiments/real_pair/out/results.json`; re-run the experiment to measure your machine."),
+    new_code_cell("""%matplotlib inline
+import json
+from pathlib import Path
+import numpy as np
+from matplotlib.figure import Figure
+
+results = json.loads((Path("..") / ".." / "experiments" / "real_pair" / "out" / "results.json").read_text())
+fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+ax = fig.subplots()
+for s in results["summary"]:
+    ax.scatter(s["measured_speedup"], s["predicted_speedup"], s=30)
+    ax.annotate(s["setting"], (s["measured_speedup"], s["predicted_speedup"]), fontsize=7,
+                xytext=(4, -3), textcoords="offset points")
+lim = np.array([0.3, 1.7])
+ax.plot(lim, lim, color="black", lw=0.8)
+ax.fill_between(lim, 0.9 * lim, 1.1 * lim, color="gray", alpha=0.2, label="±10%")
+ax.axvline(1, color="gray", lw=0.5); ax.axhline(1, color="gray", lw=0.5)
+ax.set_xlabel("measured speedup over plain decoding (x)")
+ax.set_ylabel("predicted (x)")
+ax.legend(loc="upper left")
+fig"""),
+    new_markdown_cell("The table behind it, one row per setting (mean of 8 runs: 4 prompts x 2 lengths):"),
+    new_code_cell("""for s in results["summary"]:
+    print(f"{s['setting']:<22} measured {s['measured_speedup']:.3f}x  predicted {s['predicted_speedup']:.3f}x  "
+          f"error {100 * s['error']:+.1f}%  rounds {'exact' if s['rounds_match'] else 'differ'}")"""),
+])
