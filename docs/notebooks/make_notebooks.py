@@ -120,3 +120,33 @@ fig"""),
     print(f"{s['setting']:<22} measured {s['measured_speedup']:.3f}x  predicted {s['predicted_speedup']:.3f}x  "
           f"error {100 * s['error']:+.1f}%  rounds {'exact' if s['rounds_match'] else 'differ'}")"""),
 ])
+
+write("docs/notebooks/vocabulary.ipynb", [
+    new_markdown_cell("# Two vocabularies: which verifier, and how far can I prune the drafter's?\n\nOn a synthetic drafter/target pair (one character process, two vocabularies; `simspec vocab` runs the same), the closed-form acceptance of each lossless verifier as the drafter's vocabulary shares less with the target's, and as it is pruned. Every verifier keeps the target's output law exactly (`tests/test_lossless.py`)."),
+    new_code_cell("""%matplotlib inline
+import numpy as np
+from matplotlib.figure import Figure
+from simspec.sampling.setups import evaluation_contexts, synthetic_pair
+from simspec.sampling.verifiers import verifiers
+
+def acceptance(algorithm, overlap=1.0, prune=0.0, contexts=30, seed=0):
+    pair = synthetic_pair(overlap, prune, 1.0, 0.9, seed, kernel=verifiers()[algorithm].kernel)
+    return float(np.mean([pair.step(algorithm, ctx).acceptance
+                          for ctx in evaluation_contexts(pair.target, contexts, seed=seed + 1)]))
+
+overlaps = [0.0, 0.25, 0.5, 0.75, 1.0]
+prunes = [0.0, 0.2, 0.4, 0.6]
+fig = Figure(figsize=(9, 3.3), layout="constrained")
+left, right = fig.subplots(1, 2, sharey=True)
+for algorithm in ("union", "tli", "slrs", "rdk"):
+    left.plot(overlaps, [acceptance(algorithm, overlap=o) for o in overlaps], marker="o", label=algorithm)
+    right.plot(prunes, [acceptance(algorithm, prune=p) for p in prunes], marker="o", label=algorithm)
+left.set_xlabel("share of the target's multi-character tokens the drafter has")
+right.set_xlabel("share of the drafter's vocabulary pruned (least frequent first)")
+left.set_ylabel("acceptance per draft")
+left.legend()
+fig"""),
+    new_markdown_cell("One verifier in full, as `simspec vocab --algorithm rdk --prune 0.4` prints it:"),
+    new_code_cell("""from simspec.cli import main
+main(["vocab", "--algorithm", "rdk", "--prune", "0.4", "--contexts", "20"])"""),
+])
