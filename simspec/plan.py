@@ -173,6 +173,8 @@ def plan_figure(result: PlanResult, ax=None):
     """Two panels: latency per token vs servers, and latency vs GPU-seconds (the Pareto front)."""
     import matplotlib.pyplot as plt
 
+    from .plots import ALGORITHM_COLOURS
+
     if ax is None:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     else:
@@ -183,21 +185,21 @@ def plan_figure(result: PlanResult, ax=None):
     dsi_g = np.array([np.nan if r.dsi_gpu_seconds_per_token is None else r.dsi_gpu_seconds_per_token
                       for r in result.rows])
     si = result.rows[0].si_latency_per_token_ms
-    ax1.axhline(result.nonsi_latency_per_token_ms, color="0.5", ls=":", label="non-SI")
-    ax1.axhline(si, color="tab:blue", ls="--", label=f"SI (k={result.rows[0].si_lookahead}, 1 server)")
-    ax1.plot(n, dsi, "o-", color="tab:orange", label="DSI (best k per N)")
+    ax1.axhline(result.nonsi_latency_per_token_ms, color=ALGORITHM_COLOURS["nonsi"], ls=":", label="non-SI")
+    ax1.axhline(si, color=ALGORITHM_COLOURS["si"], ls="--", label=f"SI (k={result.rows[0].si_lookahead}, 1 server)")
+    ax1.plot(n, dsi, "o-", color=ALGORITHM_COLOURS["dsi"], label="DSI (best k per N)")
     if result.knee:
-        ax1.axvline(result.knee, color="tab:orange", alpha=0.3, lw=6, label=f"knee: {result.knee} servers")
+        ax1.axvline(result.knee, color=ALGORITHM_COLOURS["dsi"], alpha=0.3, lw=6, label=f"knee: {result.knee} servers")
     ax1.set_xlabel("target servers N (the chain's included)")
     ax1.set_ylabel("latency per token (ms)")
     ax1.set_ylim(bottom=0)
     ax1.legend(fontsize=8)
-    ax2.plot(dsi_g * 1000, dsi, "o-", color="tab:orange", label="DSI, N = 1..max")
+    ax2.plot(dsi_g * 1000, dsi, "o-", color=ALGORITHM_COLOURS["dsi"], label="DSI, N = 1..max")
     for r in result.rows:
         if r.dsi_latency_per_token_ms is not None and (r.servers in (1, result.knee) or r.servers % 4 == 0):
             ax2.annotate(f"N={r.servers}", (r.dsi_gpu_seconds_per_token * 1000, r.dsi_latency_per_token_ms),
                          fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax2.plot([result.rows[0].si_gpu_seconds_per_token * 1000], [si], "s", color="tab:blue", label="SI")
+    ax2.plot([result.rows[0].si_gpu_seconds_per_token * 1000], [si], "s", color=ALGORITHM_COLOURS["si"], label="SI")
     ax2.set_xlabel("GPU-milliseconds per token")
     ax2.set_ylabel("latency per token (ms)")
     front = [r for r in result.rows if r.dsi_lookahead is not None and
