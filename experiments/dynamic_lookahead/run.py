@@ -45,7 +45,7 @@ from simspec import (
 )
 from simspec.io import atomic_write_text, write_csv, write_numbers
 from simspec.montecarlo.si import si_run
-from simspec.policy_ranking import rank_policies
+from simspec.policy_ranking import rank_policies, train_learned
 from simspec.signals import ConfidenceSignal
 
 COLUMNS = ["section", "acceptance", "c", "burstiness", "policy", "gain", "gain_low", "gain_high", "ms_per_token",
@@ -103,6 +103,10 @@ def dsi_section(quick: bool) -> list[list]:
         static, _ = lat(k, 2)
         for name, la in ((f"{where}: best static (k={k})", k),
                          (f"{where}: confidence tuned (θ={theta})", ConfidenceLookahead(theta, 20)),
+                         (f"{where}: DISCO (trained for SI)", train_learned(base, "disco", replications=reps * 10,
+                                                                             rng=1)),
+                         (f"{where}: SpecDec++ (trained for SI)", train_learned(base, "specdec",
+                                                                                replications=reps * 10, rng=1)),
                          (f"{where}: heuristic", HeuristicLookahead(5, 20)),
                          (f"{where}: adaptive", AdaptiveConfidenceLookahead(0.4, 20)),
                          (f"{where}: oracle", OracleLookahead())):
