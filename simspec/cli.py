@@ -822,29 +822,19 @@ def _cmd_lookahead(args) -> int:
 
 def _cmd_replay(args) -> int:
     from .assisted import assisted_rounds
-    from .deployment import Overheads
     from .replay import replay_rounds
-    from .traces import (ROUND_TRACE_FORMAT, RoundTrace, builtin_trace_path, load_acceptance_trace,
-                         load_round_trace)
+    from .scenario import model_overheads
+    from .traces import RoundTrace, builtin_trace_path, load_acceptance_trace, load_round_trace, trace_kind
 
     target, drafter = _replay_model(args, "target"), _replay_model(args, "drafter")
-    overheads = Overheads()
-    for model in (target, drafter):
-        if isinstance(getattr(model, "overheads", None), Overheads):
-            overheads = overheads + model.overheads
+    overheads = model_overheads(target, drafter)
     path = args.trace
     if path.startswith("builtin:"):
         path = builtin_trace_path(path[len("builtin:"):])
     if not Path(path).is_file():
         raise SimspecError(f"no trace file {args.trace!r}")
-    with open(path, "rb") as fh:
-        head = next((ln.decode("utf-8", "replace").strip() for ln in fh if ln.strip()), "")
-    try:
-        first = json.loads(head)
-    except ValueError:
-        first = None
     how = "recorded rounds"
-    if isinstance(first, dict) and (first.get("format") == ROUND_TRACE_FORMAT or "drafted" in first):
+    if trace_kind(path) == "rounds":
         rounds = load_round_trace(path)
     else:
         acc = load_acceptance_trace(path)

@@ -217,16 +217,14 @@ def _replay_prompt(p: PromptRounds, plen: int, target: _Clock, drafter: _Clock, 
     t = 0.0
     ttft = None
     drafter_started = target_started = False
-    recorded = p.drafter_widths is not None
     for i, (k, n, f) in enumerate(zip(p.drafted, p.accepted, p.drafter_forwards)):
-        widths = p.widths(i) if recorded else None
+        recorded = p.drafter_widths[i] if p.drafter_widths is not None else None
         for j in range(f):
             if not drafter_started:
-                t += drafter.prefill(widths[j] if widths is not None and p.drafter_widths[i] is not None
-                                     else plen + emitted)
+                t += drafter.prefill(recorded[j] if recorded is not None else plen + emitted)
                 drafter_started = True
             else:
-                t += drafter.decode(widths[j] if widths is not None else 1, plen + emitted - 1 + j)
+                t += drafter.decode(recorded[j] if recorded is not None else 1, plen + emitted - 1 + j)
         if not target_started:
             t += target.prefill(plen + k)
             target_started = True

@@ -51,6 +51,21 @@ def _lookahead(value: Any) -> LookaheadPolicy | str:
 _DEPLOYMENT_KEYS = ("servers", "chain", "queue", "overheads")
 
 
+def model_overheads(*models: Any, base: Overheads | None = None) -> Overheads:
+    """``base`` (default none) plus each latency model's loop ``overheads``, field by field.
+
+    A :class:`~simspec.profiles.ProfileLatency` carries its profile's overhead rows; a model
+    without ``overheads`` adds none.  The one rule for a profile's overheads
+    (:meth:`Scenario.from_profiles` and ``simspec replay``).
+    """
+    total = base if base is not None else Overheads()
+    for model in models:
+        extra = getattr(model, "overheads", None)
+        if isinstance(extra, Overheads):
+            total = total + extra
+    return total
+
+
 @dataclass(frozen=True, init=False)
 class Scenario:
     """Target, drafter, acceptance, lookahead, deployment and tokens of one question."""
@@ -159,11 +174,8 @@ class Scenario:
             acceptance = IIDAcceptance(probability("acceptance", acceptance))
         base = kwargs.pop("overheads", None)
         dep = kwargs.get("deployment")
-        total = base if base is not None else (dep.overheads if isinstance(dep, Deployment) else Overheads())
-        for model in (target, drafter):
-            extra = getattr(model, "overheads", None)
-            if isinstance(extra, Overheads):
-                total = total + extra
+        total = model_overheads(target, drafter, base=base if base is not None else (
+            dep.overheads if isinstance(dep, Deployment) else Overheads()))
         widest = getattr(target, "max_width", None)
         if isinstance(widest, int) and widest >= 2:
             kwargs["k_max"] = min(kwargs.get("k_max", 200), widest - 1)

@@ -640,6 +640,20 @@ def read_acceptance(path: str | os.PathLike, wrap: bool = False) -> TraceAccepta
     header); anything else is the text format of :meth:`TraceAcceptance.from_file` (0/1 strings or
     ``runs:`` lines).
     """
+    kind = trace_kind(path)
+    if kind == "rounds":
+        return load_round_trace(path).acceptance(wrap=wrap)
+    if kind == "positions":
+        return load_acceptance_trace(path, wrap=wrap)  # it says what is wrong with a malformed line
+    return TraceAcceptance.from_file(path, wrap=wrap)
+
+
+def trace_kind(path: str | os.PathLike) -> str:
+    """``"rounds"`` (a per-round trace), ``"positions"`` (a JSON-lines per-position trace) or ``"text"``.
+
+    Read from the first line that is not blank or a ``#`` comment: the rule :func:`read_acceptance`
+    and ``simspec replay`` follow.
+    """
     first = ""
     with open(path, "rb") as fh:
         for raw in fh:
@@ -647,15 +661,15 @@ def read_acceptance(path: str | os.PathLike, wrap: bool = False) -> TraceAccepta
             if line and not line.startswith("#"):
                 first = line
                 break
-    if first.startswith("{"):
-        try:
-            obj = json.loads(first)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict) and (obj.get("format") == ROUND_TRACE_FORMAT or "drafted" in obj):
-            return load_round_trace(path).acceptance(wrap=wrap)
-        return load_acceptance_trace(path, wrap=wrap)  # it says what is wrong with a malformed line
-    return TraceAcceptance.from_file(path, wrap=wrap)
+    if not first.startswith("{"):
+        return "text"
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict) and (obj.get("format") == ROUND_TRACE_FORMAT or "drafted" in obj):
+        return "rounds"
+    return "positions"
 
 
 #: Traces that ship with simspec (``simspec/data/traces/``), by name: see :func:`builtin_trace`.

@@ -103,10 +103,13 @@ def test_classifier_is_calibrated_on_held_out_rounds():
     r, p, j = round_samples(test.accepted, 4)
     q = clf.predict(test.signals, j, r, p)
     y = test.accepted[r, p]
+    checked = 0
     for lo, hi in ((0.0, 0.4), (0.4, 0.7), (0.7, 0.9), (0.9, 1.0)):
         sel = (q >= lo) & (q < hi)
         if sel.sum() > 200:
-            assert abs(q[sel].mean() - y[sel].mean()) < 0.03
+            assert abs(q[sel].mean() - y[sel].mean()) < 0.03  # fixed seeds; ~4 standard errors at 200 drafts
+            checked += 1
+    assert checked >= 3
     with pytest.raises(InvalidParameterError, match="neither 'position' nor a signal"):
         AcceptanceClassifier.fit(train.accepted, train.signals, features=("entropy",))
 

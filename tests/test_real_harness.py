@@ -458,3 +458,17 @@ def test_sampled_recording_across_vocabularies_is_tli():
     for a, ref in zip(got, p_in):
         if a is not None:
             assert a == pytest.approx(ref, abs=1e-9)
+
+
+def test_in_loop_factors_by_hand():
+    from simspec import ConstantLatency
+    from simspec.real.overheads import in_loop_factors
+
+    target, drafter = ConstantLatency(10.0, ttft_ms=20.0), ConstantLatency(2.0, ttft_ms=2.0)
+    runs = [OverheadRun("s", "p", 100.0, 0.0, 2, 1, 2, 3,
+                        forwards=(("drafter", 6, 4.0), ("drafter", 1, 1.5), ("target", 5, 18.0), ("target", 1, 9.0))),
+            OverheadRun("plain", "q", 50.0, 0.0, 0, 0, 0, 2, forwards=(("target", 4, 21.0), ("target", 1, 12.0)))]
+    f = in_loop_factors(runs, target, drafter)
+    # target: (18 + 9 + 21 + 12) / (20 + 10 + 20 + 10); drafter: (4 + 1.5) / (2 prefill + 2 decode)
+    assert f == pytest.approx({"target": 60.0 / 60.0, "drafter": 5.5 / 4.0})
+    assert in_loop_factors(runs[1:], target, None) == {"target": pytest.approx(33.0 / 30.0), "drafter": 1.0}

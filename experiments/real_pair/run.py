@@ -86,15 +86,15 @@ def main(argv=None) -> int:
         saved = json.loads(Path(args.reuse).read_text())
         if args.profile:  # price the same runs with other profiles
             saved["profile"] = args.profile
-        result = _reanalyse(saved, out)
+        result = _reanalyse(saved)
     else:
         result = _run(args, out)
     result["wall_s"] = time.time() - t_start
-    from simspec.io import write_json
+    from simspec.io import atomic_write_text, write_json
 
     write_json(out / "results.json", json.loads(json.dumps(result, default=_plain)))
     text = _report(result)
-    (out / "summary.txt").write_text(text)
+    atomic_write_text(out / "summary.txt", text)
     print(text)
     return 0
 
@@ -167,7 +167,7 @@ def _run(args, out: Path) -> dict:
     return _analyse(result)
 
 
-def _reanalyse(saved: dict, out: Path) -> dict:
+def _reanalyse(saved: dict) -> dict:
     keep = ("target", "drafter", "threads", "tokens", "assistant_defaults", "settings", "fit_prompts", "prompt_lens",
             "profile", "predicted_rounds", "runs", "python", "torch")
     missing = [k for k in keep if k not in saved]
@@ -209,8 +209,8 @@ def _analyse(result: dict) -> dict:
     fits = {loop: fit_overheads(rs) for loop, rs in loops.items() if any(r.rounds for r in rs)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # widths or contexts past the profile's grid read its nearest cell
-        factors = in_loop_factors([r for r in runs if r.prompt in fit_ids], tprof, dprof, plens)
-        check = in_loop_factors([r for r in runs if r.prompt not in fit_ids], tprof, dprof, plens)
+        factors = in_loop_factors([r for r in runs if r.prompt in fit_ids], tprof, dprof)
+        check = in_loop_factors([r for r in runs if r.prompt not in fit_ids], tprof, dprof)
         calibrated = (ScaledLatency(tprof, factors["target"]), ScaledLatency(dprof, factors["drafter"]))
         rows = []
         for st in result["settings"][1:]:

@@ -52,6 +52,7 @@ import numpy as np
 import simpy
 
 from ..latency import LatencyModel, is_deterministic, sample_latency
+from ..lookahead import RoundView, checked_proposal
 from .config import Overheads
 from .pool import BusyMeter, ServerPool, Task, active_log
 
@@ -117,8 +118,6 @@ class DSIRun:
         self._block_dur = None if self._step is None or self.policy is not None else self._step * self.k
         self._service = None if self.v_const is None else overheads.startup_ms + self.v_const
         if self.policy is not None:
-            from ..lookahead import RoundView
-
             sig = {name: np.asarray(v, dtype=float).reshape(1, -1) for name, v in (signals or {}).items()}
             self._view = lambda p: RoundView(np.array([p]), np.array([self.S - p]), np.zeros(1, dtype=np.int64),
                                              sig, self._nxt2d)
@@ -171,8 +170,6 @@ class DSIRun:
     def _propose(self, p: int) -> None:
         """A stop rule sets the lookahead of the block starting at ``p``."""
         if self.policy is not None:
-            from ..lookahead import checked_proposal
-
             self.k = int(checked_proposal(self.policy.propose(self._view(p)))[0])
 
     def _chain_time(self, pos: int) -> float:

@@ -41,13 +41,13 @@ def _resolve_dsi(s: Scenario) -> tuple[int | LookaheadPolicy, str]:
     la = s.lookahead
     if isinstance(la, LookaheadPolicy):
         if la.static_k is None:
-            return _dsi_stop_rule(la), ""
+            return _dsi_policy(la), ""
         return la.static_k, ""
     choice = best_lookahead(s, "dsi")
     return choice.k, choice.note
 
 
-def _dsi_stop_rule(policy: LookaheadPolicy) -> LookaheadPolicy:
+def _dsi_policy(policy: LookaheadPolicy) -> LookaheadPolicy:
     if across_rounds(policy) and not hasattr(policy.start(1), "observe_task"):
         raise UnsupportedScenarioError(
             f"DSI runs {policy.name} only if its controller learns from one verification at a time "
@@ -132,7 +132,7 @@ def run_once(
     if algorithm == "dsi":
         k = lookahead if lookahead is not None else _resolve_dsi(s)[0]
         if isinstance(k, LookaheadPolicy):
-            k = k.static_k if k.static_k is not None else _dsi_stop_rule(k)
+            k = k.static_k if k.static_k is not None else _dsi_policy(k)
         else:
             k = int_at_least("lookahead", k, 1)
         rule = k.start(1) if isinstance(k, LookaheadPolicy) else k

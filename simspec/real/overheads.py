@@ -222,8 +222,7 @@ def rounds_from_forwards(forwards: Sequence[tuple[str, int, float]], prompt_len:
     return out
 
 
-def in_loop_factors(runs: Iterable[OverheadRun], target: Any, drafter: Any,
-                    prompt_lens: Mapping[str, int]) -> dict[str, float]:
+def in_loop_factors(runs: Iterable[OverheadRun], target: Any, drafter: Any) -> dict[str, float]:
     """How much the forwards timed inside ``generate`` take, against the profiles' price of the same forwards.
 
     A profile's forwards are timed one at a time on a copy of the cache; inside the loop the
@@ -239,8 +238,6 @@ def in_loop_factors(runs: Iterable[OverheadRun], target: Any, drafter: Any,
     price = {"target": 0.0, "drafter": 0.0}
     models = {"target": target, "drafter": drafter}
     for run in runs:
-        if run.prompt not in prompt_lens:
-            raise InvalidParameterError(f"no prompt length for prompt {run.prompt!r}")
         seen = {"target": 0, "drafter": 0}
         for who, width, ms in run.forwards:
             if who not in models or models[who] is None:

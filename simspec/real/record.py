@@ -167,7 +167,7 @@ def _sample_output(target: LoadedModel, ids: list[int], max_new_tokens: int, tem
         return [int(t) for t in target.model.generate(x, **kwargs)[0, len(ids):]]
 
 
-def token_intersection(target: LoadedModel, drafter: LoadedModel) -> "np.ndarray":
+def token_intersection(target: LoadedModel, drafter: LoadedModel) -> Any:
     """``d2t[d]``: the target token whose text equals drafter token ``d``'s, or −1 (the intersection ``I``).
 
     Each token is decoded alone; a text that two tokens of one vocabulary share, or that is
