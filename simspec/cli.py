@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .real.cli import add_subcommands as _add_real  # measure, record (simspec.real: no torch import here)
 
     _add_real(sub)
+    from .serving.cli import add_subcommand as _add_serve
+
+    _add_serve(sub)
     return parser
 
 
@@ -792,7 +795,7 @@ def _cmd_sweep(args) -> int:
         except ImportError:
             raise SimspecError('--executor dask://... needs Dask distributed: pip install "simspec[cluster]"') from None
         client = Client(kind[len("dask://"):])
-        executor, close = client.get_executor(), client.close
+        executor, close = client, client.close
     elif kind != "local":
         raise SimspecError(f"--executor must be local, processes:N or dask://HOST:PORT, got {kind!r}")
     try:
@@ -890,8 +893,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "heatmap": _cmd_heatmap, "demo": _cmd_demo, "replay": _cmd_replay,
                     "lookahead": _cmd_lookahead, "sweep": _cmd_sweep}
         from .real.cli import COMMANDS as _real_commands
+        from .serving.cli import COMMANDS as _serve_commands
 
         commands.update(_real_commands)
+        commands.update(_serve_commands)
         _check_run_flags(args)
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line(args.command)

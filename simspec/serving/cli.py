@@ -1,0 +1,178 @@
+"""``simspec serve``: non-SI and SI under load, side by side, from the shell.
+
+:func:`add_subcommand` adds it to ``simspec``'s subparsers; :data:`COMMANDS` maps its name to
+the handler.  Every flag is checked (and the ``--records`` path) before the run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import SimspecError
+
+__all__ = ["add_subcommand", "COMMANDS", "cmd_serve", "parse_lookahead", "parse_lengths"]
+
+
+def parse_lookahead(text: str):
+    """``"4"`` -> 4; ``"1:5,8:3,32:1"`` -> a batch-size table (k 5 from batch 1, 3 from 8, 1 from 32).
+
+    >>> parse_lookahead("1:5,8:3")
+    {1: 5, 8: 3}
+    """
+    try:
+        if ":" not in text:
+            return int(text)
+        return {int(b): int(k) for b, k in (part.split(":") for part in text.split(","))}
+    except ValueError:
+        raise SimspecError(f"--lookahead must be an integer K or a table BATCH:K,BATCH:K (e.g. 1:5,8:3,32:1), "
+                           f"got {text!r}") from None
+
+
+def parse_lengths(flag: str, text: str):
+    """``"128"`` -> 128; ``"50-300"`` -> uniform lengths from 50 to 300."""
+    from .workload import UniformLengths
+
+    lo, sep, hi = text.partition("-")
+    try:
+        if not sep:
+            return int(lo)
+        return UniformLengths(int(lo), int(hi))
+    except ValueError:
+        raise SimspecError(f"{flag} must be a token count N or a range LO-HI (e.g. 50-300), got {text!r}") from None
+
+
+def add_subcommand(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve", help="speculative decoding under load: non-SI vs SI with request arrivals and continuous batching",
+        description="Serve the same requests with plain decoding (non-SI) and SI on a continuous-batching engine "
+                    "(discrete-event, virtual time): TTFT, TPOT and end-to-end percentiles, throughput, goodput and "
+                    "GPU-seconds per token, with 95%% intervals over replications, and the speedups.")
+    m = s.add_argument_group("models")
+    for who in ("target", "drafter"):
+        x = m.add_mutually_exclusive_group(required=who == "target")
+        x.add_argument(f"--{who}-ms", type=float, metavar="MS",
+                       help=f"{who}'s time per decode forward at batch 1, in ms (a step costs one forward of all "
+                            "its new tokens)")
+        x.add_argument(f"--{who}-profile", metavar="FILE[:MODEL]", help=f"the {who}'s measured latency profile")
+    m.add_argument("--target-ttft-ms", type=float, default=0.0, metavar="MS", help="target's prefill time (default 0)")
+    m.add_argument("--drafter-ttft-ms", type=float, default=0.0, metavar="MS", help="drafter's prefill time (default 0)")
+    m.add_argument("--verify-ms-per-token", type=float, default=0.0, metavar="MS",
+                   help="target time per extra token in a forward: a step of n new tokens costs T + MS*(n-1); "
+                        "0 makes batching free (default 0)")
+    m.add_argument("--drafter-ms-per-token", type=float, default=0.0, metavar="MS",
+                   help="the same for the drafter (default 0)")
+    m.add_argument("--acceptance", type=float, default=None, metavar="A",
+                   help="probability that one draft token is accepted (needed for SI)")
+    m.add_argument("--lookahead", default="4", metavar="K|B:K,...",
+                   help="SI's drafts per round: an integer, or per batch size, e.g. 1:5,8:3,32:1 (default 4)")
+    w = s.add_argument_group("workload")
+    w.add_argument("--rate", type=float, default=None, metavar="R", help="requests per second (Poisson)")
+    w.add_argument("--burst-cv", type=float, default=None, metavar="CV",
+                   help="bursty arrivals: gamma gaps with this coefficient of variation (1 = Poisson)")
+    w.add_argument("--requests", type=int, default=200, metavar="N", help="requests per replication (default 200)")
+    w.add_argument("--prompt-len", default="128", metavar="N|LO-HI", help="prompt tokens (default 128)")
+    w.add_argument("--output-len", default="128", metavar="N|LO-HI", help="output tokens (default 128)")
+    w.add_argument("--request-trace", default=None, metavar="FILE",
+                   help="replay requests from a JSON-lines file (arrival_s or arrival_ms, prompt_len, output_len) "
+                        "instead of --rate")
+    b = s.add_argument_group("engine")
+    b.add_argument("--max-batch", type=int, default=32, metavar="B", help="sequences per step (default 32)")
+    b.add_argument("--max-tokens-per-step", type=int, default=8192, metavar="N", help="new tokens per step (8192)")
+    b.add_argument("--chunked-prefill", action="store_true", help="split prompts into chunks that share steps")
+    b.add_argument("--kv-blocks", type=int, default=None, metavar="N", help="KV cache size in blocks (unlimited)")
+    b.add_argument("--block-size", type=int, default=16, metavar="N", help="tokens per KV block (default 16)")
+    b.add_argument("--drafter-placement", choices=("separate", "shared"), default="separate",
+                   help="drafter on its own GPU, or time-shared with the target (default separate)")
+    b.add_argument("--replicas", type=int, default=1, metavar="N", help="engine copies, one GPU each (default 1)")
+    o = s.add_argument_group("output")
+    o.add_argument("--slo-ttft-ms", type=float, default=None, metavar="MS", help="goodput: TTFT target")
+    o.add_argument("--slo-tpot-ms", type=float, default=None, metavar="MS", help="goodput: TPOT target")
+    o.add_argument("--replications", type=int, default=3, metavar="N",
+                   help="independent workloads; intervals count them (default 3)")
+    o.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    o.add_argument("--records", default=None, metavar="FILE.csv", help="write one row per request (CSV)")
+    o.add_argument("--progress", action="store_true", help="show a progress bar")
+    o.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def _model(args, who: str):
+    from ..latency import AffineLatency
+    from ..profiles import load_profile, profile_spec
+
+    spec = getattr(args, f"{who}_profile")
+    if spec is not None:
+        return load_profile(*profile_spec(spec))
+    ms = getattr(args, f"{who}_ms")
+    ttft = getattr(args, f"{who}_ttft_ms")
+    slope = args.verify_ms_per_token if who == "target" else args.drafter_ms_per_token
+    for flag, v, low in ((f"--{who}-ms", ms, 0.0), (f"--{who}-ttft-ms", ttft, -1.0), ("slope", slope, -1.0)):
+        if not math.isfinite(v) or v <= low:
+            raise SimspecError(f"{flag} must be a finite time in ms {'> 0' if low == 0 else '>= 0'}, got {v:g}")
+    return AffineLatency(tpot_ms=ms, per_extra_token_ms=slope, ttft_ms=ttft)
+
+
+def cmd_serve(args) -> int:
+    from ..acceptance import IIDAcceptance
+    from ..io import write_csv
+    from .batching import Batching
+    from .serve import SLO, serve
+    from .workload import BurstyArrivals, PoissonArrivals, Workload, load_request_trace
+
+    if args.records:
+        p = Path(args.records)
+        if p.suffix.lower() != ".csv":
+            raise SimspecError(f"--records {p}: give a .csv file name")
+        if not p.resolve().parent.is_dir():
+            raise SimspecError(f"--records {p}: the folder {p.resolve().parent} does not exist")
+    speculative = args.drafter_ms is not None or args.drafter_profile is not None
+    if speculative and args.acceptance is None:
+        raise SimspecError("SI needs --acceptance A (or drop the drafter to serve plain decoding only)")
+    if args.request_trace:
+        if args.rate is not None or args.burst_cv is not None:
+            raise SimspecError("--request-trace replays recorded arrivals: drop --rate and --burst-cv")
+        workload = load_request_trace(args.request_trace)
+    else:
+        if args.rate is None:
+            raise SimspecError("give --rate R (requests per second) or --request-trace FILE")
+        arrivals = BurstyArrivals(args.rate, args.burst_cv) if args.burst_cv is not None else PoissonArrivals(args.rate)
+        workload = Workload(arrivals, parse_lengths("--prompt-len", args.prompt_len),
+                            parse_lengths("--output-len", args.output_len), args.requests)
+    slo = None
+    if args.slo_ttft_ms is not None or args.slo_tpot_ms is not None:
+        slo = SLO(args.slo_ttft_ms if args.slo_ttft_ms is not None else math.inf,
+                  args.slo_tpot_ms if args.slo_tpot_ms is not None else math.inf)
+    batching = Batching(args.max_batch, args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
+                        args.block_size, args.drafter_placement, replicas=args.replicas)
+    result = serve(workload, _model(args, "target"), _model(args, "drafter") if speculative else None,
+                   IIDAcceptance(args.acceptance) if speculative else None,
+                   lookahead=parse_lookahead(args.lookahead), algorithms=("nonsi", "si") if speculative else ("nonsi",),
+                   batching=batching, slo=slo, replications=args.replications, rng=args.seed, progress=args.progress)
+    if args.records:
+        from .serve import _RECORD_FIELDS
+
+        cols = ("algorithm", "replication", "request") + _RECORD_FIELDS
+        write_csv(args.records, cols, ([row[c] for c in cols] for row in result.records()))
+    if args.json:
+        print(json.dumps(_finite(result.to_dict()), allow_nan=False))
+    else:
+        print(result)
+        if args.records:
+            print(f"wrote {args.records}")
+    return 0
+
+
+def _finite(obj):
+    """JSON has no NaN or infinity: an interval of one replication, an unbounded goodput become null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+COMMANDS = {"serve": cmd_serve}
