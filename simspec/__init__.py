@@ -31,6 +31,9 @@ from .deployment import PAPER_SERVERS, Deployment, Overheads, dsi_lookahead_opti
 from .des import simulate
 from .latency import AffineLatency, ConstantLatency, LatencyBase, LatencyModel, ScaledLatency, StochasticLatency
 from .profiles import ProfileLatency, ProfileRangeWarning, load_profile
+from .batch_latency import BatchedLatency, BatchLatencyModel, ProfileBatchLatency, load_batch_profile
+from .hardware import HARDWARE, Hardware, hardware_preset
+from .roofline import ModelSpec, RooflineFit, RooflineLatency, fit_roofline
 from .planner import LookaheadChoice, best_lookahead
 from .lookahead import (
     AdaptiveConfidenceLookahead,
@@ -49,6 +52,18 @@ from .traces import RoundTrace, load_acceptance_trace, load_round_trace, write_a
 from .replay import ReplayResult, replay_rounds
 from .engine_metrics import from_engine_metrics
 from .sweeps import Grid, SweepResult, sweep
+from .serving import (
+    SLO,
+    Batching,
+    BatchSizeLookahead,
+    BurstyArrivals,
+    PoissonArrivals,
+    RequestTrace,
+    ServingResult,
+    Workload,
+    load_request_trace,
+    serve,
+)
 
 __version__ = "0.1.0"
 
@@ -58,6 +73,9 @@ API_SECTIONS = {
                   "early_exit_scenario"],
     "Latency models": ["LatencyModel", "LatencyBase", "ConstantLatency", "AffineLatency", "StochasticLatency",
                        "ScaledLatency", "ProfileLatency", "load_profile", "ProfileRangeWarning"],
+    "Batch latency and hardware": ["BatchLatencyModel", "BatchedLatency", "ProfileBatchLatency", "load_batch_profile",
+                                   "RooflineLatency", "ModelSpec", "Hardware", "HARDWARE", "hardware_preset",
+                                   "fit_roofline", "RooflineFit"],
     "Acceptance processes": [
         "AcceptanceProcess",
         "AcceptanceDraw",
@@ -74,6 +92,8 @@ API_SECTIONS = {
                            "AdaptiveConfidenceLookahead", "DiscoLookahead", "SpecDecPPLookahead",
                            "AcceptanceClassifier", "OracleLookahead"],
     "Engines": ["compare", "theory", "simulate", "sweep", "Grid", "SweepResult"],
+    "Serving under load": ["serve", "ServingResult", "Workload", "PoissonArrivals", "BurstyArrivals", "RequestTrace",
+                           "load_request_trace", "Batching", "BatchSizeLookahead", "SLO"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
     "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],
