@@ -222,3 +222,24 @@ def test_request_trace_file(tmp_path):
 def test_constant_table_helper():
     t = constant_table(3, 10.0, 5, 6)
     assert t.arrival_ms.tolist() == [0.0, 10.0, 20.0] and math.isclose(t.output_tokens, 18)
+
+
+def test_cli_serve_json_and_errors(capsys, tmp_path):
+    import json
+
+    from simspec.cli import main
+    rec = tmp_path / "rec.csv"
+    assert main(["serve", "--hardware", "H100", "--target-params", "8e9", "--drafter-params", "1e9",
+                 "--acceptance", "0.75", "--lookahead", "1:4,16:2", "--rate", "2", "--requests", "40",
+                 "--replications", "2", "--records", str(rec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["speedup"]) == {"si_vs_nonsi", "si_vs_nonsi_tpot", "si_vs_nonsi_throughput"}
+    assert out["metrics"]["si"]["tpot_p50_ms"]["n"] == 2
+    assert len(rec.read_text().splitlines()) == 1 + 2 * 2 * 40
+    for argv, msg in ((["--target-params", "8e9"], "add --hardware"),
+                      (["--hardware", "H100", "--target-ms", "30"], "--target-params"),
+                      (["--target-ms", "30", "--drafter-ms", "3"], "--acceptance"),
+                      (["--target-ms", "30", "--lookahead", "x"], "--lookahead"),
+                      (["--target-ms", "30", "--records", str(tmp_path / "r.txt")], ".csv")):
+        assert main(["serve", "--rate", "1", "--requests", "5", *argv]) == 2
+        assert msg in capsys.readouterr().err

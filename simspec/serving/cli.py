@@ -57,6 +57,19 @@ def add_subcommand(sub: Any) -> None:
                        help=f"{who}'s time per decode forward at batch 1, in ms (a step costs one forward of all "
                             "its new tokens)")
         x.add_argument(f"--{who}-profile", metavar="FILE[:MODEL]", help=f"the {who}'s measured latency profile")
+        x.add_argument(f"--{who}-params", type=float, metavar="N",
+                       help=f"with --hardware: a Llama-shaped {who} of about N parameters (e.g. 8e9), priced by the "
+                            "roofline")
+        x.add_argument(f"--{who}-model", metavar="NAME",
+                       help=f"with --hardware: the {who} by preset name (simspec.roofline.MODELS, e.g. llama-3-8b)")
+    m.add_argument("--hardware", default=None, metavar="NAME",
+                   help="price forwards by the roofline on this GPU preset (A100-80GB, H100, H200, L40S, CPU)")
+    m.add_argument("--efficiency", type=float, default=0.8, metavar="E",
+                   help="with --hardware: fraction of the memory bandwidth reached (default 0.8)")
+    m.add_argument("--compute-efficiency", type=float, default=0.6, metavar="E",
+                   help="with --hardware: fraction of the peak FLOP/s reached (default 0.6)")
+    m.add_argument("--forward-overhead-ms", type=float, default=1.5, metavar="MS",
+                   help="with --hardware: framework time per forward, kernel launches and scheduling (default 1.5)")
     m.add_argument("--target-ttft-ms", type=float, default=0.0, metavar="MS", help="target's prefill time (default 0)")
     m.add_argument("--drafter-ttft-ms", type=float, default=0.0, metavar="MS", help="drafter's prefill time (default 0)")
     m.add_argument("--verify-ms-per-token", type=float, default=0.0, metavar="MS",
@@ -105,6 +118,17 @@ def _model(args, who: str):
     spec = getattr(args, f"{who}_profile")
     if spec is not None:
         return load_profile(*profile_spec(spec))
+    params, preset = getattr(args, f"{who}_params"), getattr(args, f"{who}_model")
+    if params is not None or preset is not None:
+        from ..roofline import ModelSpec, RooflineLatency
+
+        if args.hardware is None:
+            raise SimspecError(f"--{who}-params and --{who}-model price forwards on a GPU: add --hardware NAME")
+        if params is not None and not (math.isfinite(params) and params >= 1e6):
+            raise SimspecError(f"--{who}-params must be a parameter count >= 1e6, got {params:g}")
+        spec_ = ModelSpec.from_params(params) if params is not None else ModelSpec.preset(preset)
+        return RooflineLatency(spec_, args.hardware, efficiency=args.efficiency,
+                               compute_efficiency=args.compute_efficiency, overhead_ms=args.forward_overhead_ms)
     ms = getattr(args, f"{who}_ms")
     ttft = getattr(args, f"{who}_ttft_ms")
     slope = args.verify_ms_per_token if who == "target" else args.drafter_ms_per_token
@@ -127,7 +151,9 @@ def cmd_serve(args) -> int:
             raise SimspecError(f"--records {p}: give a .csv file name")
         if not p.resolve().parent.is_dir():
             raise SimspecError(f"--records {p}: the folder {p.resolve().parent} does not exist")
-    speculative = args.drafter_ms is not None or args.drafter_profile is not None
+    speculative = any(getattr(args, f"drafter_{x}") is not None for x in ("ms", "profile", "params", "model"))
+    if args.hardware is not None and args.target_params is None and args.target_model is None:
+        raise SimspecError("--hardware prices forwards by the roofline: give --target-params N or --target-model NAME")
     if speculative and args.acceptance is None:
         raise SimspecError("SI needs --acceptance A (or drop the drafter to serve plain decoding only)")
     if args.request_trace:

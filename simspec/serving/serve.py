@@ -191,7 +191,8 @@ class ServingResult(TableRecord):
     def _table(self):
         sc = self.scenario
         head = (f"serving: {sc.get('workload', '')}; {sc.get('batching', '')}; lookahead {sc.get('lookahead', '-')}; "
-                f"{self.replications} replication(s)")
+                f"{self.replications} replication(s)\ntarget {sc.get('target')}"
+                + (f", drafter {sc['drafter']}, acceptance {sc['acceptance']}" if "si" in self.metrics else ""))
         headers = [_NAMES.get(a, a) for a in self.metrics]
         rows = []
         for name, (_, label) in SERVING_METRICS.items():
