@@ -168,7 +168,7 @@ def test_serve_pairs_algorithms_and_is_reproducible():
     e2e = [np.mean([by[(alg, i, j)]["e2e_ms"] for j in range(40)]) for alg in ("nonsi", "si") for i in range(3)]
     assert a.speedup["si_vs_nonsi"].mean == pytest.approx(np.mean(e2e[:3]) / np.mean(e2e[3:]))
     text = str(a)
-    assert "TTFT p99 (ms)" in text and "goodput" in text and "SI vs non-SI, mean end-to-end latency" in text
+    assert "TTFT p99 (ms)" in text and "goodput" in text and "SI vs non-SI: mean end-to-end latency" in text
 
 
 def test_light_load_speedup_matches_the_single_request_closed_form():
@@ -193,7 +193,7 @@ def test_light_load_speedup_matches_the_single_request_closed_form():
     (lambda: serve(Workload(PoissonArrivals(1.0), prompt_len=100, requests=2), TARGET, DRAFTER, IIDAcceptance(0.8),
                    batching=Batching(max_tokens_per_step=64)), "chunked_prefill"),
     (lambda: serve(Workload(PoissonArrivals(1.0), requests=2), TARGET, DRAFTER, IIDAcceptance(0.8),
-                   algorithms=("dsi",)), "algorithms"),
+                   algorithms=("tree",)), "algorithms"),
     (lambda: serve(Workload(PoissonArrivals(1.0), requests=2), TARGET, DRAFTER, None), "acceptance"),
     (lambda: serve(Workload(PoissonArrivals(1.0), requests=2), TARGET, DRAFTER, IIDAcceptance(0.8),
                    rng=np.random.default_rng(0)), "SeedSequence"),
@@ -243,3 +243,40 @@ def test_cli_serve_json_and_errors(capsys, tmp_path):
                       (["--target-ms", "30", "--records", str(tmp_path / "r.txt")], ".csv")):
         assert main(["serve", "--rate", "1", "--requests", "5", *argv]) == 2
         assert msg in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_dsi_one_request_at_a_time_equals_single_request_engine(k):
+    """One server, batch 1, one request at a time: DSI under load is run_once's DSI without the chain."""
+    from simspec import StaticLookahead
+    from simspec.serving.dsi import run_dsi_engine
+    ov = Overheads(message_ms=0.7, startup_ms=0.3, per_round_ms=0.2, per_draft_token_ms=0.05,
+                   per_emitted_token_ms=0.01)
+    target, drafter = ConstantLatency(30.0, ttft_ms=80.0), ConstantLatency(4.0, ttft_ms=9.0)
+    table = RequestTable(np.arange(5) * 1e7, [5, 40, 12, 7, 90], [17, 64, 1, 2, 40])
+    outcomes = _outcomes(np.random.default_rng(4), table)
+    eng = run_dsi_engine(table, outcomes, None, BatchedLatency(target), BatchedLatency(drafter),
+                         StaticLookahead(k), Batching(max_batch=1, replicas=1), ov, np.random.default_rng(0))
+    for r, acc in zip(eng.requests, outcomes):
+        s = Scenario(target, drafter, IIDAcceptance(0.7), lookahead=k, tokens=int(acc.size), prompt_len=r.prompt,
+                     overheads=ov, servers=1, chain=False)
+        rec = run_once(s, "dsi", acc)
+        assert r.finish - r.arrival == pytest.approx(rec.latency_ms, rel=1e-12, abs=1e-6)
+        assert r.first_token - r.arrival == pytest.approx(rec.ttft_ms, abs=1e-6)
+        assert r.drafts == rec.drafter_forwards
+
+
+def test_dsi_shares_servers_and_batches_tasks():
+    """DSI on 2 servers: every request finishes with its tokens; steps batch several requests' tasks."""
+    w = Workload(PoissonArrivals(rate=20.0), prompt_len=64, output_len=UniformLengths(20, 60), requests=60)
+    res = serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), lookahead=3, algorithms=("nonsi", "si", "dsi"),
+                batching=Batching(max_batch=8, replicas=2), replications=2, rng=3)
+    assert set(res.speedup) >= {"dsi_vs_nonsi", "dsi_vs_si", "si_vs_nonsi"}
+    assert res.metrics["dsi"]["mean_batch"].mean > 1.5
+    assert res.metrics["dsi"]["gpus"].mean == 4 and res.metrics["nonsi"]["gpus"].mean == 2
+    rows = [r for r in res.records() if r["algorithm"] == "dsi"]
+    assert len(rows) == 120 and all(r["e2e_ms"] >= r["ttft_ms"] > 0 for r in rows)
+    assert "DSI vs SI" in str(res)
+    from simspec.errors import UnsupportedScenarioError
+    with pytest.raises(UnsupportedScenarioError, match="KV cache"):
+        serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), algorithms=("dsi",), batching=Batching(kv_blocks=1000))

@@ -99,7 +99,9 @@ def add_subcommand(sub: Any) -> None:
     b.add_argument("--block-size", type=int, default=16, metavar="N", help="tokens per KV block (default 16)")
     b.add_argument("--drafter-placement", choices=("separate", "shared"), default="separate",
                    help="drafter on its own GPU, or time-shared with the target (default separate)")
-    b.add_argument("--replicas", type=int, default=1, metavar="N", help="engine copies, one GPU each (default 1)")
+    b.add_argument("--servers", type=int, default=None, metavar="N",
+                   help="target GPUs: non-SI and SI run one engine copy on each, and DSI joins the comparison, "
+                        "sharing the N as one pool of batching servers (default: one GPU, no DSI)")
     o = s.add_argument_group("output")
     o.add_argument("--slo-ttft-ms", type=float, default=None, metavar="MS", help="goodput: TTFT target")
     o.add_argument("--slo-tpot-ms", type=float, default=None, metavar="MS", help="goodput: TPOT target")
@@ -170,11 +172,16 @@ def cmd_serve(args) -> int:
     if args.slo_ttft_ms is not None or args.slo_tpot_ms is not None:
         slo = SLO(args.slo_ttft_ms if args.slo_ttft_ms is not None else math.inf,
                   args.slo_tpot_ms if args.slo_tpot_ms is not None else math.inf)
+    if args.servers is not None and args.servers < 1:
+        raise SimspecError(f"--servers must be an integer >= 1, got {args.servers}")
+    if args.servers is not None and not speculative:
+        raise SimspecError("--servers adds DSI, which needs a drafter: give --drafter-ms (or a drafter profile/model)")
     batching = Batching(args.max_batch, args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
-                        args.block_size, args.drafter_placement, replicas=args.replicas)
+                        args.block_size, args.drafter_placement, replicas=args.servers or 1)
+    algorithms = ("nonsi",) + (("si",) if speculative else ()) + (("dsi",) if args.servers is not None else ())
     result = serve(workload, _model(args, "target"), _model(args, "drafter") if speculative else None,
                    IIDAcceptance(args.acceptance) if speculative else None,
-                   lookahead=parse_lookahead(args.lookahead), algorithms=("nonsi", "si") if speculative else ("nonsi",),
+                   lookahead=parse_lookahead(args.lookahead), algorithms=algorithms,
                    batching=batching, slo=slo, replications=args.replications, rng=args.seed, progress=args.progress)
     if args.records:
         from .serve import _RECORD_FIELDS

@@ -29,17 +29,18 @@ from .._progress import progress_bar
 from ..acceptance import AcceptanceProcess
 from ..batch_latency import as_batch_latency
 from ..deployment import Overheads
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UnsupportedScenarioError
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..records import Estimate, TableRecord, format_number, to_frame
 from .batching import Batching, BatchSizeLookahead
+from .dsi import run_dsi_engine
 from .engine import run_engine
 from .workload import RequestTable, RequestTrace, Workload, as_workload
 
 __all__ = ["serve", "ServingResult", "SLO", "SERVING_METRICS", "ALGORITHMS"]
 
-ALGORITHMS = ("nonsi", "si")
-_NAMES = {"nonsi": "non-SI", "si": "SI"}
+ALGORITHMS = ("nonsi", "si", "dsi")
+_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI"}
 
 #: Per-replication metrics, with their units and their labels in the printed table.
 SERVING_METRICS = {
@@ -169,9 +170,9 @@ class ServingResult(TableRecord):
             row: dict[str, Any] = {"algorithm": alg}
             for name, e in ms.items():
                 row[name], row[name + "_ci_low"], row[name + "_ci_high"] = e.mean, e.low, e.high
-            if alg == "si":
-                for name, e in self.speedup.items():
-                    row[name.replace("si_vs_nonsi", "speedup")] = e.mean
+            for name, e in self.speedup.items():
+                if name.startswith(alg + "_vs_"):
+                    row["speedup" + name[len(alg):]] = e.mean
             row.update({"scenario_" + k: v for k, v in self.scenario.items()})
             rows.append(row)
         return rows
@@ -199,14 +200,20 @@ class ServingResult(TableRecord):
             if name == "goodput_req_s" and not sc.get("slo"):
                 continue
             if name == "tokens_per_step":
-                rows.append((label, [self.metrics[a][name] if a == "si" else None for a in self.metrics]))
+                rows.append((label, [self.metrics[a][name] if a != "nonsi" else None for a in self.metrics]))
                 continue
             rows.append((label, [self.metrics[a][name] for a in self.metrics]))
         notes = []
-        for key, label in (("si_vs_nonsi", "mean end-to-end latency"), ("si_vs_nonsi_tpot", "median TPOT"),
-                           ("si_vs_nonsi_throughput", "throughput")):
-            if key in self.speedup:
-                notes.append(f"SI vs non-SI, {label}: {self.speedup[key]}")
+        for pair in ("si_vs_nonsi", "dsi_vs_nonsi", "dsi_vs_si"):
+            if pair not in self.speedup:
+                continue
+            fast, slow = pair.split("_vs_")
+            parts = [f"{label} {self.speedup[pair + suffix]}" for suffix, label in
+                     (("", "mean end-to-end latency"), ("_tpot", "median TPOT"), ("_throughput", "throughput"))]
+            notes.append(f"{_NAMES[fast]} vs {_NAMES[slow]}: " + ", ".join(parts))
+        if "dsi" in self.metrics:
+            notes.append("DSI: no non-SI chain; each request drafts at batch-1 speed; one drafter GPU per target "
+                         "server counted")
         notes.append(f"intervals: 95% over {self.replications} independent replications of the workload"
                      + ("; the requests are replayed from a trace, so they cover acceptance and latency only"
                         if sc.get("trace") else ""))
@@ -244,7 +251,7 @@ def serve(
     acceptance: AcceptanceProcess | None = None,
     *,
     lookahead: int | LookaheadPolicy | BatchSizeLookahead | Mapping[int, int] = 4,
-    algorithms: Sequence[str] = ALGORITHMS,
+    algorithms: Sequence[str] = ("nonsi", "si"),
     batching: Batching | None = None,
     overheads: Overheads | None = None,
     slo: SLO | None = None,
@@ -264,11 +271,10 @@ def serve(
     w = as_workload(workload)
     algorithms = tuple(algorithms)
     bad = [a for a in algorithms if a not in ALGORITHMS]
-    if bad or not algorithms:
-        raise InvalidParameterError(f"algorithms must be among {ALGORITHMS} (DSI under load is not modelled yet), "
-                                    f"got {algorithms!r}")
+    if bad or not algorithms or len(set(algorithms)) != len(algorithms):
+        raise InvalidParameterError(f"algorithms must be distinct names among {ALGORITHMS}, got {algorithms!r}")
     target_b = as_batch_latency("target", target)
-    speculative = "si" in algorithms
+    speculative = "si" in algorithms or "dsi" in algorithms
     drafter_b = as_batch_latency("drafter", drafter) if speculative or drafter is not None else None
     if speculative and not isinstance(acceptance, AcceptanceProcess):
         raise InvalidParameterError(
@@ -277,6 +283,13 @@ def serve(
     cfg = batching if batching is not None else Batching()
     if not isinstance(cfg, Batching):
         raise InvalidParameterError(f"batching must be a Batching(...), got {cfg!r}")
+    if "dsi" in algorithms:
+        if cfg.kv_blocks is not None:
+            raise UnsupportedScenarioError("DSI under load does not model the KV cache: drop kv_blocks or 'dsi'")
+        if cfg.drafter == "shared":
+            raise UnsupportedScenarioError("DSI drafts beside the target servers: use drafter='separate' with 'dsi'")
+        if isinstance(la, BatchSizeLookahead):
+            raise UnsupportedScenarioError("DSI's lookahead is an int or a lookahead policy, not a batch-size table")
     ov = overheads if overheads is not None else Overheads()
     slo_ = slo if slo is not None else SLO()
     reps = int_at_least("replications", replications, 1)
@@ -304,9 +317,13 @@ def serve(
                     outcomes.append(draw.accepted[0])
                     signals.append({k: np.asarray(v)[0] for k, v in draw.signals.items()})
             for alg in algorithms:
-                eng = run_engine(table, outcomes, signals, target_b, drafter_b, alg, la, cfg, ov,
-                                 np.random.default_rng(lat_seed))
-                m, rec = _replication_metrics(eng, table, alg == "si", cfg, slo_)
+                if alg == "dsi":
+                    eng = run_dsi_engine(table, outcomes, signals, target_b, drafter_b, la, cfg, ov,
+                                         np.random.default_rng(lat_seed))
+                else:
+                    eng = run_engine(table, outcomes, signals, target_b, drafter_b, alg, la, cfg, ov,
+                                     np.random.default_rng(lat_seed))
+                m, rec = _replication_metrics(eng, table, alg != "nonsi", cfg, slo_)
                 per_rep[alg].append(m)
                 cols[alg].append(rec)
                 bar.update(1)
@@ -317,13 +334,16 @@ def serve(
         metrics[alg] = {name: Estimate.from_samples([m[name] for m in per_rep[alg]], unit=unit)
                         for name, (unit, _) in SERVING_METRICS.items()}
     speedup = {}
-    if "si" in algorithms and "nonsi" in algorithms:
-        def col(a, name):
-            return [m[name] for m in per_rep[a]]
-        speedup["si_vs_nonsi"] = Estimate.ratio(col("nonsi", "e2e_mean_ms"), col("si", "e2e_mean_ms"))
-        speedup["si_vs_nonsi_tpot"] = Estimate.ratio(col("nonsi", "tpot_p50_ms"), col("si", "tpot_p50_ms"))
-        speedup["si_vs_nonsi_throughput"] = Estimate.ratio(col("si", "throughput_tok_s"),
-                                                           col("nonsi", "throughput_tok_s"))
+
+    def col(a, name):
+        return [m[name] for m in per_rep[a]]
+
+    for fast, slow in (("si", "nonsi"), ("dsi", "nonsi"), ("dsi", "si")):
+        if fast in algorithms and slow in algorithms:
+            key = f"{fast}_vs_{slow}"
+            speedup[key] = Estimate.ratio(col(slow, "e2e_mean_ms"), col(fast, "e2e_mean_ms"))
+            speedup[key + "_tpot"] = Estimate.ratio(col(slow, "tpot_p50_ms"), col(fast, "tpot_p50_ms"))
+            speedup[key + "_throughput"] = Estimate.ratio(col(fast, "throughput_tok_s"), col(slow, "throughput_tok_s"))
     scenario = {
         "workload": _describe_workload(w), "trace": isinstance(w, RequestTrace),
         "batching": (f"max batch {cfg.max_batch}, {cfg.replicas} replica(s), drafter {cfg.drafter}"
