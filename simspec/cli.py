@@ -111,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="one algorithm on simulated servers (discrete-event, virtual time)",
                        description="Simulate non-SI, SI or DSI with a pool of target servers, queueing, "
                                    "cancellation, overheads and stochastic latencies (simpy, virtual time).")
-    m.add_argument("--algorithm", choices=("nonsi", "si", "dsi"), required=True,
-                   help="nonsi: autoregressive; si: speculative inference; dsi: distributed speculative inference")
+    m.add_argument("--algorithm", choices=("nonsi", "si", "dsi", "pearl", "pipeline"), required=True,
+                   help="nonsi: autoregressive; si: speculative inference; dsi: distributed speculative inference; "
+                        "pearl: PEARL's pre-verify/post-verify with the drafter beside the target (--lookahead: its "
+                        "window; best: the drafts that fit in one target forward); pipeline: an asynchronous "
+                        "drafter/verifier pipeline, each verification taking every draft made so far "
+                        "(--lookahead: the most it takes)")
     _add_scenario_flags(m)
     g = m.add_argument_group("servers and overheads")
     g.add_argument("--queue", choices=("fifo", "lifo"), default="fifo",
@@ -566,6 +570,8 @@ def _cmd_simulate(args) -> int:
     from .des import simulate
 
     scenario = _scenario(args)
+    if args.algorithm in ("pearl", "pipeline") and (args.gantt or args.trace):
+        raise SimspecError(f"--gantt and --trace are not drawn for {args.algorithm} yet: drop them")
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:
         raise SimspecError("--gantt-window needs --gantt FILE")

@@ -40,6 +40,7 @@ __all__ = [
     "dsi_repo_latency_per_token",
     "dsi_servers_needed",
     "iid_epoch_ratio",
+    "pearl_latency_per_token",
 ]
 
 _EPS = 1e-9
@@ -331,3 +332,40 @@ def dsi_servers_needed(c, k, slope=0.0, chain=True):
         )
     spec = np.ceil(need - _EPS).astype(np.int64)
     return spec + (1 if chain else 0)
+
+
+def pearl_latency_per_token(a, c, gamma, slope=0.0):
+    """PEARL's latency per token for S -> infinity (window ``gamma`` >= 2; scalar arguments).
+
+    A Markov chain over three kinds of round — pre-verify, post-verify of the ``gamma − 1``
+    drafts left after a pre-verify, post-verify of a full window of ``gamma`` — with the round
+    times ``max(1, gamma·c)`` and ``max(1 + slope·w, gamma·c)``; the latency per token is the
+    stationary mean round time over the stationary mean tokens per round (renewal reward).
+    The rules are those of :mod:`simspec.des.overlap`; derivation: ``theory/overlap.md``.
+
+    >>> round(pearl_latency_per_token(0.8, 0.1, 10), 4)      # SI's best at (0.8, 0.1) is 0.4049
+    0.3841
+    >>> pearl_latency_per_token(0.0, 0.1, 10)                # every round pre-verifies one token
+    1.0
+    """
+    a = float(_a(a))
+    c = float(_c(c))
+    g = int(_k(gamma))
+    if g < 2:
+        raise InvalidParameterError("PEARL's window gamma must hold at least 2 drafts")
+    s = float(_slope(slope, g))
+    draft = g * c
+    # states: 0 = pre-verify, 1 = post-verify of gamma - 1 drafts, 2 = post-verify of gamma drafts
+    time = np.array([max(1.0, draft), max(1.0 + s * (g - 1), draft), max(1.0 + s * g, draft)])
+    tokens = np.zeros(3)
+    P = np.zeros((3, 3))
+    P[0, 1], P[0, 0], tokens[0] = a, 1.0 - a, 1.0
+    for state, w in ((1, g - 1), (2, g)):
+        full = a ** w
+        j = np.arange(w)
+        tokens[state] = w * full + float(np.sum((j + 1) * a ** j * (1.0 - a)))
+        P[state, 2], P[state, 0] = full, 1.0 - full
+    # stationary distribution: pi P = pi, sum(pi) = 1
+    A = np.vstack([P.T - np.eye(3), np.ones(3)])
+    pi = np.linalg.lstsq(A, np.array([0.0, 0.0, 0.0, 1.0]), rcond=None)[0]
+    return float(pi @ time / (pi @ tokens))

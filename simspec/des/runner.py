@@ -28,12 +28,14 @@ from ..planner import CHAIN_ONLY_NOTE, best_lookahead
 from ..records import RunRecord, SimulationResult
 from ..scenario import Scenario
 from .dsi import DSIRun
+from .overlap import pearl_process, pearl_window, pipeline_process
 from .si import nonsi_process, si_process
 from .trace import EventLog
 
 __all__ = ["Algorithm", "RunRecord", "SimulationResult", "run_once", "simulate"]
 
-Algorithm = Literal["nonsi", "si", "dsi"]
+Algorithm = Literal["nonsi", "si", "dsi", "pearl", "pipeline"]
+ALGORITHMS = ("nonsi", "si", "dsi", "pearl", "pipeline")
 
 
 def _resolve_dsi(s: Scenario) -> tuple[int | LookaheadPolicy, str]:
@@ -61,6 +63,16 @@ def _resolve_si(s: Scenario) -> tuple[LookaheadPolicy, str]:
         return la, ""
     choice = best_lookahead(s, "si")
     return StaticLookahead(choice.k), choice.note
+
+
+def _overlap_lookahead(s: Scenario, algorithm: str) -> int:
+    """PEARL's window or the pipeline's cap: the scenario's static k, or for "best" the rule of the method."""
+    la = s.lookahead
+    if isinstance(la, LookaheadPolicy):
+        if la.static_k is None:
+            raise UnsupportedScenarioError(f"{algorithm} takes a static lookahead (its window), not {la.name}")
+        return la.static_k
+    return pearl_window(s.target, s.drafter) if algorithm == "pearl" else s.k_max
 
 
 def _deployment(s: Scenario, queue, chain, overheads) -> Scenario:
@@ -166,8 +178,22 @@ def run_once(
                                   overheads.per_emitted_token_ms))
         env.run()
         forwards, la = s.tokens, None
+    elif algorithm in ("pearl", "pipeline"):
+        if not overheads.zero:
+            raise UnsupportedScenarioError(f"{algorithm} does not model overheads yet: run it without overheads")
+        la = lookahead if lookahead is not None else _overlap_lookahead(s, algorithm)
+        la = la.static_k if isinstance(la, LookaheadPolicy) else int_at_least("lookahead", la, 1)
+        if la is None:
+            raise UnsupportedScenarioError(f"{algorithm} takes a static lookahead (its window), not a dynamic policy")
+        proc = pearl_process if algorithm == "pearl" else pipeline_process
+        if algorithm == "pearl" and la < 2:
+            raise InvalidParameterError("PEARL's window must hold at least 2 drafts (lookahead >= 2)")
+        env.process(proc(env, A, la, s.target, s.drafter, rng, s.prompt_len, stats))
+        env.run()
+        forwards = stats["rounds"]
+        stats["peak"] = 1
     else:
-        raise InvalidParameterError(f"algorithm must be 'nonsi', 'si' or 'dsi', got {algorithm!r}")
+        raise InvalidParameterError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     end = env.now
     return RunRecord(
         algorithm, end, ttft, end - ttft, s.tokens, la, 1, verifications=stats["rounds"] or s.tokens,
@@ -237,8 +263,8 @@ def simulate(
     check_rng(rng)
     check_des_work(scenario.tokens, reps, ("scenario.tokens", "replications"))
     algorithm = algorithm.lower()  # type: ignore[assignment]
-    if algorithm not in ("nonsi", "si", "dsi"):
-        raise InvalidParameterError(f"algorithm must be 'nonsi', 'si' or 'dsi', got {algorithm!r}")
+    if algorithm not in ALGORITHMS:
+        raise InvalidParameterError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     scenario = _deployment(scenario, queue, chain, overheads)
     if isinstance(rng, np.random.Generator):  # a generator advances: two calls draw different runs
         seeds = rng.bit_generator.seed_seq.spawn(reps)
@@ -259,6 +285,13 @@ def simulate(
             note = CHAIN_ONLY_NOTE
     elif algorithm == "si":
         lookahead, note = _resolve_si(scenario)
+    elif algorithm in ("pearl", "pipeline"):
+        lookahead = _overlap_lookahead(scenario, algorithm)
+        if scenario.lookahead == "best":
+            note = (f"{algorithm}'s window: the drafts that fit in one target forward, max(2, round(T/d)) = "
+                    f"{lookahead}" if algorithm == "pearl" else
+                    f"pipeline: each verification takes every draft made since the confirmed prefix, at most "
+                    f"k_max = {lookahead}")
     else:
         lookahead = None
     results: list = [None] * reps

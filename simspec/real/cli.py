@@ -49,6 +49,9 @@ def add_subcommands(sub: Any) -> None:
     m.add_argument("--contexts", default="32,128,512", metavar="LIST",
                    help="tokens in the KV cache before a decode forward; also the prefill widths "
                         "(default 32,128,512)")
+    m.add_argument("--batch", default="1", metavar="LIST",
+                   help="batch sizes: every cell is also timed as one forward over that many sequences, e.g. 1,2,4,8 "
+                        "(default 1); the rows carry a batch column (simspec.load_batch_profile reads them all)")
     m.add_argument("--repeats", type=int, default=7, metavar="R", help="timed forwards per cell (default 7)")
     m.add_argument("--warmup", type=int, default=2, metavar="W",
                    help="untimed sweeps over all cells first (default 2)")
@@ -109,6 +112,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if args.tiny == (args.model is not None):
         raise SimspecError("give MODEL (a folder, a .gguf file, smollm2-135m or gemma3-270m) or --tiny, not both")
     widths, contexts = parse_ints("--widths", args.widths), parse_ints("--contexts", args.contexts)
+    batches = parse_ints("--batch", args.batch)
     _positive("--repeats", args.repeats)
     _positive("--warmup", args.warmup, 0)
     _positive("--threads", args.threads)
@@ -129,13 +133,14 @@ def cmd_measure(args: argparse.Namespace) -> int:
             args.drafter, device=args.device)
     rows = measure_profile(model, widths=widths, contexts=contexts, repeats=args.repeats, warmup=args.warmup,
                            device=args.device, threads=args.threads, rng=args.seed,
-                           out=args.out if drafter is None else None)
-    print(f"measured {model.name}: {len(rows)} cells ({len(contexts)} prefill, {len(rows) - len(contexts)} decode: "
-          f"widths {args.widths} x contexts {args.contexts}), {args.repeats} timed forwards each, on "
-          f"{args.device} in {time.perf_counter() - t0:.2f} s")
+                           out=args.out if drafter is None else None, batches=batches)
+    prefills = len(contexts) * len(batches)
+    grid = f"widths {args.widths} x contexts {args.contexts}" + (f" x batches {args.batch}" if batches != [1] else "")
+    print(f"measured {model.name}: {len(rows)} cells ({prefills} prefill, {len(rows) - prefills} decode: "
+          f"{grid}), {args.repeats} timed forwards each, on {args.device} in {time.perf_counter() - t0:.2f} s")
     if drafter is not None:
         fit = measure_overheads(model, drafter, builtin_prompts(args.overhead_prompts), progress=True)
-        prov = {**profile_provenance(model, model.device, args.repeats, args.warmup, rows[0]["threads"]),
+        prov = {**profile_provenance(model, model.device, args.repeats, args.warmup, rows[0]["threads"], batches),
                 **overhead_provenance(model, drafter, fit)}
         write_profile_rows(args.out, rows + fit.rows(model.name), prov)
         print(fit)

@@ -6,7 +6,10 @@ and context ``c`` (a forward of ``w`` new tokens on a KV cache that holds exactl
 tokens — a verification of ``w − 1`` drafts is a decode forward of width ``w``).  The cache
 of each context is built once by a prefill of ``c`` tokens; every timed decode forward runs
 on a fresh copy of it (copied outside the timed region), so it sees exactly ``c`` cached
-tokens however often the cell repeats.
+tokens however often the cell repeats.  With several ``batches``, every cell is measured at
+every batch size ``B``: one forward over ``B`` sequences (different random tokens, equal
+lengths, so nothing is padded), each with its own cache of ``c`` tokens; the rows carry
+``batch = B`` (:func:`simspec.load_batch_profile` reads them all).
 
 How the timing stays honest:
 
@@ -58,7 +61,7 @@ __all__ = ["PROFILE_COLUMNS", "measure_profile", "write_profile_rows", "versions
 #: The latency profile CSV's columns (:mod:`simspec.profiles`: required, then optional).
 PROFILE_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
-Cell = tuple[str, int, int]  # (phase, width, context_len)
+Cell = tuple[str, int, int, int]  # (phase, width, context_len, batch)
 
 
 def versions() -> dict[str, str]:
@@ -137,14 +140,15 @@ def _grid(name: str, values: Iterable[int], low: int) -> list[int]:
 def measure_profile(model: Any, *, widths: Iterable[int] = range(1, 17), contexts: Iterable[int] = (32, 128, 512),
                     repeats: int = 7, warmup: int = 2, device: str = "cpu", progress: bool = True,
                     prefill: bool = True, threads: int | None = None, rng: Any = 0, name: str | None = None,
-                    out: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """Time prefill and decode forwards of ``model`` over ``widths`` × ``contexts``; one row per cell.
+                    out: str | os.PathLike | None = None, batches: Iterable[int] = (1,)) -> list[dict[str, Any]]:
+    """Time prefill and decode forwards of ``model`` over ``widths`` × ``contexts`` (× ``batches``); one row per cell.
 
     ``model``: a :class:`~simspec.real.LoadedModel`, a spec for :func:`~simspec.real.load_model`
     or a torch causal LM.  ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (the model is moved
     there).  ``threads`` sets torch's CPU thread count for the run (restored afterwards).
     ``rng`` seeds the input tokens and the order of the cells.  ``out`` writes the profile
-    CSV (atomically, with provenance).  Rows are dicts keyed by :data:`PROFILE_COLUMNS`.
+    CSV (atomically, with provenance).  ``batches``: the batch sizes to measure every cell at
+    (default: 1 only).  Rows are dicts keyed by :data:`PROFILE_COLUMNS`, batch by batch.
     """
     require_models()
     import torch
@@ -153,6 +157,7 @@ def measure_profile(model: Any, *, widths: Iterable[int] = range(1, 17), context
     loaded = as_loaded(model, name=name)
     widths = _grid("widths", widths, 1)
     contexts = _grid("contexts", contexts, 1)
+    batches = _grid("batches", batches, 1)
     repeats = int_at_least("repeats", repeats, 1)
     warmup = int_at_least("warmup", warmup, 0)
     rng = np.random.default_rng(check_rng(rng))
@@ -176,21 +181,22 @@ def measure_profile(model: Any, *, widths: Iterable[int] = range(1, 17), context
         lm = loaded.model.to(dev).eval()
         kwarg = _cache_kwarg(lm)
         vocab = loaded.vocab_size
-        ids = torch.as_tensor(rng.integers(0, vocab, size=(1, max(contexts) + max(widths))), device=dev)
-        cells: list[Cell] = ([("prefill", c, 0) for c in contexts] if prefill else []) + \
-            [("decode", w, c) for w in widths for c in contexts]
+        ids = torch.as_tensor(rng.integers(0, vocab, size=(max(batches), max(contexts) + max(widths))), device=dev)
+        cells: list[Cell] = [cell for b in batches for cell in
+                             ([("prefill", c, 0, b) for c in contexts] if prefill else [])
+                             + [("decode", w, c, b) for w in widths for c in contexts]]
         time_ms = _timer(dev)
         samples: dict[Cell, list[float]] = {cell: [] for cell in cells}
         bar = progress_bar((warmup + repeats) * len(cells), f"measure {loaded.name}", progress)
         with torch.inference_mode():
-            base = {c: cache_of(forward(lm, ids[:, :c], kwarg=kwarg)) for c in contexts}
+            base = {(b, c): cache_of(forward(lm, ids[:b, :c], kwarg=kwarg)) for b in batches for c in contexts}
             for sweep in range(warmup + repeats):
                 for i in rng.permutation(len(cells)):
-                    phase, width, ctx = cells[i]
+                    phase, width, ctx, b = cells[i]
                     if phase == "prefill":
-                        x, cache = ids[:, :width], None
+                        x, cache = ids[:b, :width], None
                     else:
-                        x, cache = ids[:, ctx:ctx + width], copy.deepcopy(base[ctx])
+                        x, cache = ids[:b, ctx:ctx + width], copy.deepcopy(base[(b, ctx)])
                         if cache.get_seq_length() != ctx:  # pragma: no cover - a cache that does not copy
                             raise RuntimeError(f"the copied cache holds {cache.get_seq_length()} tokens, not {ctx}")
                     ms = time_ms(lambda: forward(lm, x, cache, kwarg=kwarg))
@@ -201,19 +207,21 @@ def measure_profile(model: Any, *, widths: Iterable[int] = range(1, 17), context
         used_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
-    common = {"batch": 1, "device": dev.type, "dtype": loaded.dtype, "threads": used_threads,
+    common = {"device": dev.type, "dtype": loaded.dtype, "threads": used_threads,
               "torch_version": torch.__version__, "transformers_version": transformers.__version__}
     rows = []
     for cell in cells:
         p25, med, p75 = np.percentile(samples[cell], [25, 50, 75])
         rows.append({"model": loaded.name, "phase": cell[0], "width": cell[1], "context_len": cell[2],
-                     "median_ms": float(med), "p25_ms": float(p25), "p75_ms": float(p75), "n": repeats, **common})
+                     "median_ms": float(med), "p25_ms": float(p25), "p75_ms": float(p75), "n": repeats,
+                     "batch": cell[3], **common})
     if out is not None:
-        write_profile_rows(out, rows, profile_provenance(loaded, dev, repeats, warmup, used_threads))
+        write_profile_rows(out, rows, profile_provenance(loaded, dev, repeats, warmup, used_threads, batches))
     return rows
 
 
-def profile_provenance(loaded: LoadedModel, dev, repeats: int, warmup: int, threads: int) -> dict[str, Any]:
+def profile_provenance(loaded: LoadedModel, dev, repeats: int, warmup: int, threads: int,
+                       batches: Sequence[int] = (1,)) -> dict[str, Any]:
     """What a profile's ``#`` lines say: the model, the machine, the protocol, the versions, the date."""
     import torch
 
@@ -225,7 +233,10 @@ def profile_provenance(loaded: LoadedModel, dev, repeats: int, warmup: int, thre
         "model": f"{loaded.name} ({loaded.source})" if loaded.source else loaded.name,
         "protocol": (f"cells interleaved: {warmup} warm-up + {repeats} timed sweeps, each over every cell in a "
                      "seeded random order; median and quartiles of the timed forwards; decode forwards on a "
-                     "fresh copy of a KV cache of exactly context_len tokens"),
+                     "fresh copy of a KV cache of exactly context_len tokens"
+                     + ("" if list(batches) == [1] else
+                        f"; every cell at batch sizes {', '.join(map(str, batches))} (one forward over that many "
+                        "sequences of equal length, each with its own cache)")),
         "timer": "CUDA events + synchronize" if dev.type == "cuda" else "time.perf_counter",
         "threads": threads,
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items()) + f", python {platform.python_version()}",
