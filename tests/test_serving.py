@@ -280,3 +280,39 @@ def test_dsi_shares_servers_and_batches_tasks():
     from simspec.errors import UnsupportedScenarioError
     with pytest.raises(UnsupportedScenarioError, match="KV cache"):
         serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), algorithms=("dsi",), batching=Batching(kv_blocks=1000))
+
+
+def test_crossover_interpolates_in_log_rate():
+    from simspec.serving.curves import _crossing
+    assert _crossing([1.0, 10.0], [2.0, 0.5]) == pytest.approx(10 ** (1.0 / 1.5))  # y hits 1 at 2/3 of log span
+    assert _crossing([1.0, 10.0], [0.9, 0.5]) == 1.0
+    assert math.isnan(_crossing([1.0, 10.0], [1.2, 1.1]))
+
+
+def test_load_curve_and_best_k_pin_their_rules(tmp_path, capsys):
+    from simspec import best_k_by_batch, load_curve
+    from simspec.cli import main
+    curve = load_curve([0.5, 40.0], TARGET, DRAFTER, IIDAcceptance(0.8), prompt_len=32, output_len=32,
+                       requests=40, lookahead=3, replications=2, rng=0)
+    assert curve.results[0].speedup["si_vs_nonsi"].mean == curve.speedup("si")[0]
+    assert len(curve.to_records()) == 4 and {r["rate"] for r in curve.to_records()} == {0.5, 40.0}
+    fig = curve.figure()
+    assert fig.axes[0].get_xscale() == "log" and "request rate" in fig.axes[0].get_xlabel()
+    table = best_k_by_batch([2], [1, 2, 3], TARGET, DRAFTER, IIDAcceptance(0.8), prompt_len=16, output_len=24,
+                            replications=1, rng=0)
+    best = max((1, 2, 3), key=lambda k: (table.si[(2, k)].mean, -k))
+    assert table.best_k() == {2: best}
+    with pytest.raises(InvalidParameterError, match="increasing"):
+        load_curve([5.0, 1.0], TARGET, DRAFTER, IIDAcceptance(0.8))
+    out = tmp_path / "curve.png"
+    assert main(["serve", "--target-ms", "30", "--drafter-ms", "3", "--acceptance", "0.8", "--rate", "1,30",
+                 "--requests", "20", "--replications", "2", "--output-len", "16", "--plot", str(out)]) == 0
+    assert out.stat().st_size > 0 and "SI mean latency" in capsys.readouterr().out
+    assert main(["serve", "--target-ms", "30", "--drafter-ms", "3", "--acceptance", "0.8", "--best-k",
+                 "--max-batch", "1,4", "--lookahead", "1-3", "--output-len", "16", "--replications", "1",
+                 "--json"]) == 0
+    import json
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert len(rows) == 2 * 3 and {r["batch"] for r in rows} == {1, 4}
+    assert main(["serve", "--target-ms", "30", "--rate", "1", "--plot", str(out)]) == 2
+    assert "several --rate" in capsys.readouterr().err

@@ -8,6 +8,7 @@ the speedups, and one record per request.  ``docs/guides/serving.md`` is the gui
 """
 
 from .batching import Batching, BatchSizeLookahead
+from .curves import BestKTable, LoadCurve, best_k_by_batch, load_curve
 from .serve import SERVING_METRICS, SLO, ServingResult, serve
 from .workload import (
     BurstyArrivals,
@@ -23,6 +24,10 @@ from .workload import (
 __all__ = [
     "serve",
     "ServingResult",
+    "load_curve",
+    "LoadCurve",
+    "best_k_by_batch",
+    "BestKTable",
     "SLO",
     "SERVING_METRICS",
     "Batching",

@@ -82,7 +82,9 @@ def add_subcommand(sub: Any) -> None:
     m.add_argument("--lookahead", default="4", metavar="K|B:K,...",
                    help="SI's drafts per round: an integer, or per batch size, e.g. 1:5,8:3,32:1 (default 4)")
     w = s.add_argument_group("workload")
-    w.add_argument("--rate", type=float, default=None, metavar="R", help="requests per second (Poisson)")
+    w.add_argument("--rate", default=None, metavar="R[,R...]",
+                   help="requests per second (Poisson); several increasing rates draw the load curve: the speedup "
+                        "at each rate and where it crosses 1")
     w.add_argument("--burst-cv", type=float, default=None, metavar="CV",
                    help="bursty arrivals: gamma gaps with this coefficient of variation (1 = Poisson)")
     w.add_argument("--requests", type=int, default=200, metavar="N", help="requests per replication (default 200)")
@@ -92,7 +94,11 @@ def add_subcommand(sub: Any) -> None:
                    help="replay requests from a JSON-lines file (arrival_s or arrival_ms, prompt_len, output_len) "
                         "instead of --rate")
     b = s.add_argument_group("engine")
-    b.add_argument("--max-batch", type=int, default=32, metavar="B", help="sequences per step (default 32)")
+    b.add_argument("--max-batch", default="32", metavar="B[,B...]",
+                   help="sequences per step (default 32); with --best-k, the batch sizes to compare")
+    b.add_argument("--best-k", action="store_true",
+                   help="SI's throughput for each lookahead (--lookahead LO-HI, e.g. 1-6) at each batch size "
+                        "(--max-batch 1,16,64), every request arriving at once: the best k per batch")
     b.add_argument("--max-tokens-per-step", type=int, default=8192, metavar="N", help="new tokens per step (8192)")
     b.add_argument("--chunked-prefill", action="store_true", help="split prompts into chunks that share steps")
     b.add_argument("--kv-blocks", type=int, default=None, metavar="N", help="KV cache size in blocks (unlimited)")
@@ -110,6 +116,8 @@ def add_subcommand(sub: Any) -> None:
     o.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
     o.add_argument("--records", default=None, metavar="FILE.csv", help="write one row per request (CSV)")
     o.add_argument("--progress", action="store_true", help="show a progress bar")
+    o.add_argument("--plot", default=None, metavar="FILE",
+                   help="with several --rate values or --best-k: draw the curve (PNG, PDF or SVG)")
     o.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -158,6 +166,23 @@ def cmd_serve(args) -> int:
         raise SimspecError("--hardware prices forwards by the roofline: give --target-params N or --target-model NAME")
     if speculative and args.acceptance is None:
         raise SimspecError("SI needs --acceptance A (or drop the drafter to serve plain decoding only)")
+    from ..real.cli import parse_ints
+
+    if args.plot:
+        from ..cli import _check_figure_format, _check_output_file
+
+        _check_output_file("--plot", Path(args.plot))
+        _check_figure_format("--plot", Path(args.plot))
+    batches = parse_ints("--max-batch", args.max_batch)
+    if args.best_k:
+        return _best_k(args, batches, speculative)
+    if len(batches) > 1:
+        raise SimspecError("several --max-batch values compare batch sizes with --best-k: add it, or give one")
+    rates = _rates(args.rate)
+    if len(rates) > 1:
+        return _load_curve(args, rates, batches[0], speculative)
+    if args.plot:
+        raise SimspecError("--plot draws a load curve or the best k per batch: give several --rate values or --best-k")
     if args.request_trace:
         if args.rate is not None or args.burst_cv is not None:
             raise SimspecError("--request-trace replays recorded arrivals: drop --rate and --burst-cv")
@@ -165,7 +190,7 @@ def cmd_serve(args) -> int:
     else:
         if args.rate is None:
             raise SimspecError("give --rate R (requests per second) or --request-trace FILE")
-        arrivals = BurstyArrivals(args.rate, args.burst_cv) if args.burst_cv is not None else PoissonArrivals(args.rate)
+        arrivals = BurstyArrivals(rates[0], args.burst_cv) if args.burst_cv is not None else PoissonArrivals(rates[0])
         workload = Workload(arrivals, parse_lengths("--prompt-len", args.prompt_len),
                             parse_lengths("--output-len", args.output_len), args.requests)
     slo = None
@@ -176,7 +201,7 @@ def cmd_serve(args) -> int:
         raise SimspecError(f"--servers must be an integer >= 1, got {args.servers}")
     if args.servers is not None and not speculative:
         raise SimspecError("--servers adds DSI, which needs a drafter: give --drafter-ms (or a drafter profile/model)")
-    batching = Batching(args.max_batch, args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
+    batching = Batching(batches[0], args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
                         args.block_size, args.drafter_placement, replicas=args.servers or 1)
     algorithms = ("nonsi",) + (("si",) if speculative else ()) + (("dsi",) if args.servers is not None else ())
     result = serve(workload, _model(args, "target"), _model(args, "drafter") if speculative else None,
@@ -195,6 +220,77 @@ def cmd_serve(args) -> int:
         if args.records:
             print(f"wrote {args.records}")
     return 0
+
+
+def _rates(text):
+    if text is None:
+        return []
+    try:
+        rates = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise SimspecError(f"--rate must be requests per second, or increasing rates R,R,..., got {text!r}") from None
+    if any(not (math.isfinite(r) and r > 0) for r in rates) or any(b <= a for a, b in zip(rates, rates[1:])):
+        raise SimspecError(f"--rate must be positive, and several rates increasing, got {text!r}")
+    return rates
+
+
+def _common(args, speculative):
+    from ..acceptance import IIDAcceptance
+
+    if not speculative or args.acceptance is None:
+        raise SimspecError("the load curve and --best-k compare SI with non-SI: give a drafter and --acceptance A")
+    if args.request_trace or args.burst_cv is not None:
+        raise SimspecError("the load curve and --best-k draw Poisson or closed workloads: drop --request-trace and "
+                           "--burst-cv")
+    return _model(args, "target"), _model(args, "drafter"), IIDAcceptance(args.acceptance)
+
+
+def _emit(args, result) -> int:
+    if args.plot:
+        from ..plots import save_figure
+
+        save_figure(result.figure(), args.plot)
+    if args.json:
+        print(json.dumps(_finite({"rows": result.to_records()}), allow_nan=False))
+        return 0
+    print(result)
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _load_curve(args, rates, max_batch, speculative) -> int:
+    from .batching import Batching
+    from .curves import load_curve
+
+    target, drafter, acc = _common(args, speculative)
+    curve = load_curve(rates, target, drafter, acc, prompt_len=parse_lengths("--prompt-len", args.prompt_len),
+                       output_len=parse_lengths("--output-len", args.output_len), requests=args.requests,
+                       lookahead=parse_lookahead(args.lookahead),
+                       algorithms=("nonsi", "si") + (("dsi",) if args.servers is not None else ()),
+                       batching=Batching(max_batch, args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
+                                         args.block_size, args.drafter_placement, replicas=args.servers or 1),
+                       replications=args.replications, rng=args.seed, progress=args.progress)
+    return _emit(args, curve)
+
+
+def _best_k(args, batches, speculative) -> int:
+    from ..real.cli import parse_ints
+    from .batching import Batching
+    from .curves import best_k_by_batch
+
+    target, drafter, acc = _common(args, speculative)
+    if args.rate is not None or args.servers is not None:
+        raise SimspecError("--best-k runs closed batches (every request at once) of SI and non-SI: drop --rate "
+                           "and --servers")
+    ks = parse_ints("--lookahead", args.lookahead)
+    table = best_k_by_batch(batches, ks, target, drafter, acc, prompt_len=parse_lengths("--prompt-len",
+                            args.prompt_len), output_len=parse_lengths("--output-len", args.output_len),
+                            batching=Batching(max_tokens_per_step=args.max_tokens_per_step,
+                                              chunked_prefill=args.chunked_prefill, kv_blocks=args.kv_blocks,
+                                              block_size=args.block_size, drafter=args.drafter_placement),
+                            replications=args.replications, rng=args.seed)
+    return _emit(args, table)
 
 
 def _finite(obj):
