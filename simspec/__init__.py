@@ -52,6 +52,18 @@ from .traces import RoundTrace, load_acceptance_trace, load_round_trace, write_a
 from .replay import ReplayResult, replay_rounds
 from .engine_metrics import from_engine_metrics
 from .sweeps import Grid, SweepResult, sweep
+from .trees import (
+    PositionalTreeAcceptance,
+    TokenTree,
+    TreeAcceptance,
+    TreeChoice,
+    TreeRounds,
+    best_tree,
+    dynamic_tree,
+    expected_accepted_length,
+    optimal_tree,
+    simulate_tree,
+)
 from .serving import (
     SLO,
     Batching,
@@ -100,6 +112,8 @@ API_SECTIONS = {
                            "Workload", "PoissonArrivals", "BurstyArrivals", "RequestTrace",
                            "load_request_trace", "Batching", "BatchSizeLookahead", "SLO"],
     "Planning": ["best_lookahead", "LookaheadChoice", "dsi_lookahead_options"],
+    "Token trees": ["TokenTree", "TreeAcceptance", "PositionalTreeAcceptance", "expected_accepted_length",
+                    "simulate_tree", "TreeRounds", "optimal_tree", "best_tree", "TreeChoice", "dynamic_tree"],
     "Results": ["Estimate", "AlgorithmResult", "Comparison", "SimulationResult", "RunRecord"],
     "Figures and published data": ["Heatmap", "paper_heatmap", "repo_heatmap", "DSI_PAPER_TABLE"],
     "Exceptions": [

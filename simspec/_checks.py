@@ -38,6 +38,10 @@ MAX_SERVERS = 2**53
 #: below 1/10 of the mean; beyond, almost every forward takes nearly no time and the mean is
 #: carried by rare huge ones, which a simulation of finite length does not see.
 MAX_LATENCY_CV = 10.0
+#: Nodes of one token tree (a tree is verified in one forward: real ones hold tens to a few hundred).
+MAX_TREE_NODES = 1_000_000
+#: Element operations of Sequoia's tree DP (≈ levels × ranks × (budget + 1)²; 3·10^8: a few seconds).
+MAX_TREE_DP_WORK = 300_000_000
 
 
 def _amount(x: float, unit: str) -> str:
