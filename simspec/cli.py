@@ -111,13 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("simulate", help="one algorithm on simulated servers (discrete-event, virtual time)",
                        description="Simulate non-SI, SI or DSI with a pool of target servers, queueing, "
                                    "cancellation, overheads and stochastic latencies (simpy, virtual time).")
-    m.add_argument("--algorithm", choices=("nonsi", "si", "dsi", "pearl", "pipeline"), required=True,
+    m.add_argument("--algorithm", choices=("nonsi", "si", "dsi", "pearl", "pipeline", "tree"), required=True,
                    help="nonsi: autoregressive; si: speculative inference; dsi: distributed speculative inference; "
                         "pearl: PEARL's pre-verify/post-verify with the drafter beside the target (--lookahead: its "
                         "window; best: the drafts that fit in one target forward); pipeline: an asynchronous "
                         "drafter/verifier pipeline, each verification taking every draft made so far "
-                        "(--lookahead: the most it takes)")
+                        "(--lookahead: the most it takes); tree: a token tree drafted level by level and verified in "
+                        "one forward (--tree, --tree-budget; default: the best tree for the latency models)")
     _add_scenario_flags(m)
+    t = m.add_argument_group("token trees (--algorithm tree)")
+    t.add_argument("--tree", default=None, metavar="B1,B2,...",
+                   help="a k-ary tree: children per node at each depth (e.g. 2,2,1); default: the best tree")
+    t.add_argument("--tree-budget", type=int, default=None, metavar="N",
+                   help="Sequoia's optimal tree of at most N nodes for the tree law instead")
+    t.add_argument("--sibling-acceptance", type=float, default=None, metavar="B",
+                   help="the tree law: a later sibling's acceptance once the earlier ones are rejected "
+                        "(default: --acceptance)")
     g = m.add_argument_group("servers and overheads")
     g.add_argument("--queue", choices=("fifo", "lifo"), default="fifo",
                    help="order in which waiting verification tasks get a server (default fifo; the DSI "
@@ -566,12 +575,45 @@ def _window(value: str | None) -> tuple[float | None, float | None] | None:
     return lo, hi
 
 
+def _tree_flags(args, scenario) -> dict:
+    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: the tree run's tree and law (only with --algorithm tree)."""
+    given = [f for f, v in (("--tree", args.tree), ("--tree-budget", args.tree_budget),
+                            ("--sibling-acceptance", args.sibling_acceptance)) if v is not None]
+    if args.algorithm != "tree":
+        if given:
+            raise SimspecError(f"{given[0]} sets the tree of --algorithm tree")
+        return {}
+    if args.tree is not None and args.tree_budget is not None:
+        raise SimspecError("give --tree (a shape) or --tree-budget (Sequoia's optimal tree), not both")
+    from .trees import PositionalTreeAcceptance, TokenTree, optimal_tree
+
+    law = None
+    if args.sibling_acceptance is not None or args.tree_budget is not None:
+        law = PositionalTreeAcceptance.from_chain_rate(float(scenario.acceptance.mean),
+                                                       sibling_rate=args.sibling_acceptance)
+    tree = None
+    if args.tree is not None:
+        try:
+            branching = [int(x) for x in args.tree.split(",")]
+        except ValueError:
+            raise SimspecError(f"--tree must be children per node at each depth, e.g. 2,2,1, got {args.tree!r}") from None
+        if not branching or min(branching) < 1:
+            raise SimspecError(f"--tree must hold integers >= 1, got {args.tree!r}")
+        tree = TokenTree.k_ary(branching)
+    elif args.tree_budget is not None:
+        if args.tree_budget < 1:
+            raise SimspecError(f"--tree-budget must be an integer >= 1, got {args.tree_budget}")
+        tree = optimal_tree(args.tree_budget, law)
+    return {"tree": tree, "tree_acceptance": law}
+
+
 def _cmd_simulate(args) -> int:
     from .des import simulate
 
     scenario = _scenario(args)
-    if args.algorithm in ("pearl", "pipeline") and (args.gantt or args.trace):
+    if args.algorithm in ("pearl", "pipeline", "tree") and (args.gantt or args.trace):
         raise SimspecError(f"--gantt and --trace are not drawn for {args.algorithm} yet: drop them")
+    tree_kw = _tree_flags(args, scenario)
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:
         raise SimspecError("--gantt-window needs --gantt FILE")
@@ -582,9 +624,9 @@ def _cmd_simulate(args) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.workers) as ex:
-            res = simulate(scenario, args.algorithm, executor=ex, **kwargs)
+            res = simulate(scenario, args.algorithm, executor=ex, **kwargs, **tree_kw)
     else:
-        res = simulate(scenario, args.algorithm, **kwargs)
+        res = simulate(scenario, args.algorithm, **kwargs, **tree_kw)
     if args.gantt:
         from .plots import gantt_figure, save_figure
 

@@ -170,16 +170,14 @@ def plan(
 
 
 def plan_figure(result: PlanResult, ax=None):
-    """Two panels: latency per token vs servers, and latency vs GPU-seconds (the Pareto front)."""
-    import matplotlib.pyplot as plt
+    """Two panels: latency per token vs servers, and latency vs GPU cost (the Pareto front); returns the Figure.
 
-    from .plots import ALGORITHM_COLOURS
+    ``ax``: two ``Axes`` of your own to draw the panels into (the figure they belong to is returned).
+    Non-SI, SI and DSI have their colours of every figure (:data:`simspec.plots.ALGORITHM_COLOURS`).
+    """
+    from .plots import _PAPER_WIDTH, ALGORITHM_COLOURS, _axes_for
 
-    if ax is None:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    else:
-        ax1, ax2 = ax
-        fig = ax1.figure
+    fig, (ax1, ax2) = _axes_for(ax, 2, (_PAPER_WIDTH, 3.4))
     n = np.array([r.servers for r in result.rows])
     dsi = np.array([np.nan if r.dsi_latency_per_token_ms is None else r.dsi_latency_per_token_ms for r in result.rows])
     dsi_g = np.array([np.nan if r.dsi_gpu_seconds_per_token is None else r.dsi_gpu_seconds_per_token
@@ -190,18 +188,19 @@ def plan_figure(result: PlanResult, ax=None):
     ax1.plot(n, dsi, "o-", color=ALGORITHM_COLOURS["dsi"], label="DSI (best k per N)")
     if result.knee:
         ax1.axvline(result.knee, color=ALGORITHM_COLOURS["dsi"], alpha=0.3, lw=6, label=f"knee: {result.knee} servers")
-    ax1.set_xlabel("target servers N (the chain's included)")
+    ax1.set_xlabel("target servers N, the chain's included (count)")
     ax1.set_ylabel("latency per token (ms)")
     ax1.set_ylim(bottom=0)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7)
     ax2.plot(dsi_g * 1000, dsi, "o-", color=ALGORITHM_COLOURS["dsi"], label="DSI, N = 1..max")
     for r in result.rows:
         if r.dsi_latency_per_token_ms is not None and (r.servers in (1, result.knee) or r.servers % 4 == 0):
             ax2.annotate(f"N={r.servers}", (r.dsi_gpu_seconds_per_token * 1000, r.dsi_latency_per_token_ms),
                          fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax2.plot([result.rows[0].si_gpu_seconds_per_token * 1000], [si], "s", color=ALGORITHM_COLOURS["si"], label="SI")
-    ax2.set_xlabel("GPU-milliseconds per token")
-    ax2.set_ylabel("latency per token (ms)")
+    ax2.set_xlabel("GPU cost per token (GPU-ms)")
+    if ax is not None:  # side by side in a figure of ours, the panels share the latency axis
+        ax2.set_ylabel("latency per token (ms)")
     front = [r for r in result.rows if r.dsi_lookahead is not None and
              f"DSI {r.dsi_servers_used} servers (k={r.dsi_lookahead})" in result.pareto]
     ax2.plot([r.dsi_gpu_seconds_per_token * 1000 for r in front], [r.dsi_latency_per_token_ms for r in front],
@@ -209,7 +208,10 @@ def plan_figure(result: PlanResult, ax=None):
     if "SI (1 server)" in result.pareto:
         ax2.plot([result.rows[0].si_gpu_seconds_per_token * 1000], [si], "o", ms=12, mfc="none", mec="k")
     ax2.set_title("latency against GPU cost", fontsize=9)
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=7)
     sc = result.scenario
-    fig.suptitle(f"c = {sc['c']:.3g}, acceptance {sc['acceptance_mean']:.3g}: how many target servers?", fontsize=10)
+    ax1.set_title("latency against target servers", fontsize=9)
+    if ax is None:
+        fig.suptitle(f"c = {sc['c']:.3g}, acceptance {sc['acceptance_mean']:.3g}: how many target servers?",
+                     fontsize=10)
     return fig

@@ -2,6 +2,12 @@
 
 Each figure function also takes ``ax`` (an ``Axes``, or one per panel) to draw into a figure of
 your own; it then returns that figure.
+
+One style in every figure: an algorithm has one colour (:data:`ALGORITHM_COLOURS`: non-SI grey,
+SI blue, DSI vermillion — the Okabe–Ito palette, safe for colour-blind readers) and so has a
+lookahead policy (:data:`POLICY_COLOURS`); every axis names its quantity and its unit in
+parentheses; and a figure is at most 7 inches wide (a paper's text width) with no text under 7 pt,
+so that it stays readable printed at a paper's text width.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ __all__ = ["heatmap_figure", "gantt_figure", "ranking_figure", "save_figure", "A
 
 #: One colour per algorithm, in every figure (colour-blind safe, Okabe–Ito).
 ALGORITHM_COLOURS = {"nonsi": "#7f7f7f", "si": "#0072B2", "dsi": "#D55E00"}
+
+# the widest a figure is drawn by default, in inches: a two-column paper's text width, so that
+# a figure printed across the page keeps its text at the size it was set in (7 pt or more)
+_PAPER_WIDTH = 7.0
 
 #: One colour per lookahead policy, by the start of its name (``policy.name``).
 POLICY_COLOURS = {"static": "#7f7f7f", "heuristic": "#E69F00", "confidence": "#0072B2",
@@ -52,7 +62,7 @@ def ranking_figure(ranking, ax: "Axes | None" = None) -> "Figure":
     >>> len(fig.axes[0].patches) == len(r.rows), fig.axes[0].get_xlabel()
     (True, 'gain over the best static k (x)')
     """
-    fig, (axis,) = _axes_for(ax, 1, (7.0, 0.35 * len(ranking.rows) + 1.2))
+    fig, (axis,) = _axes_for(ax, 1, (_PAPER_WIDTH, 0.35 * len(ranking.rows) + 1.2))
     rows = list(ranking.rows)[::-1]  # fastest at the top
     names = [r.policy for r in rows]
     gains = [r.gain for r in rows]
@@ -73,15 +83,49 @@ _TITLES = {
     "dsi_vs_baseline": "(d) min(SI, non-SI) / DSI",
 }
 _CAP = 4.0  # colour scales stop at 4x (and 1/4x) so that one extreme cell does not wash out the rest
+#: each panel's two sides: (who is faster below 1x, who is faster above 1x)
+_SIDES = {
+    "si_vs_nonsi": ("nonsi", "si"),
+    "dsi_vs_si": ("si", "dsi"),
+    "dsi_vs_nonsi": ("nonsi", "dsi"),
+    "dsi_vs_baseline": ("baseline", "dsi"),
+}
+_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI", "baseline": "SI or non-SI"}
+_BASELINE_COLOUR = "#009E73"  # "the faster of SI and non-SI" (Okabe–Ito bluish green), no algorithm's own colour
 
 
-def _axes_for(ax, n: int, figsize):
-    """``(figure, [axes])``: ``n`` new panels side by side, or the caller's."""
+def _side_colour(side: str) -> str:
+    return _BASELINE_COLOUR if side == "baseline" else ALGORITHM_COLOURS[side]
+
+
+def _speedup_colormap(panel: str):
+    """The colour map of a heatmap panel: the colour of the algorithm that is faster, white at 1x.
+
+    >>> from matplotlib.colors import to_hex
+    >>> cmap = _speedup_colormap("dsi_vs_si")
+    >>> [to_hex(cmap(x)) for x in (0.0, 0.5, 1.0)] == [ALGORITHM_COLOURS["si"].lower(), "#ffffff", "#d55e00"]
+    True
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+
+    low, high = _SIDES[panel]
+    # an odd number of levels puts one exactly on 1x: white
+    return LinearSegmentedColormap.from_list(f"simspec_{panel}", [_side_colour(low), "#ffffff", _side_colour(high)],
+                                             N=255)
+
+
+def _axes_for(ax, n: int, figsize, cols: int | None = None):
+    """``(figure, [axes])``: ``n`` new panels, ``cols`` to a row (default all side by side), or the caller's."""
     if ax is None:
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=figsize, layout="constrained")
-        return fig, list(fig.subplots(1, n, sharey=True, squeeze=False)[0])
+        cols = n if cols is None else cols
+        rows = -(-n // cols)
+        grid = list(fig.subplots(rows, cols, sharex=rows > 1, sharey=True, squeeze=False).ravel())
+        for extra in grid[n:]:
+            fig.delaxes(extra)
+        return fig, grid[:n]
     axes = [ax] if hasattr(ax, "plot") else list(ax)
     if len(axes) != n:
         from .errors import InvalidParameterError
@@ -110,12 +154,13 @@ def heatmap_figure(
 ) -> "Figure":
     """The speedup heatmap: x the drafter/target latency ratio ``c``, y the acceptance ``a``.
 
-    ``panels`` picks which of the four speedups to draw (default all, in the paper's order);
-    ``ax`` is one ``Axes`` per panel.  Each panel has its own colour scale, logarithmic and
-    centred on 1 (white), blue above 1, red below, capped at 4x; the figure says so.  A black
-    line marks where the speedup crosses 1x; a panel that never drops below 1 says so in its
-    title.  ``mark=(c, a)`` draws a star at your own scenario, labelled with the nearest cell's
-    speedup.
+    ``panels`` picks which of the four speedups to draw (default all, in the paper's order, two
+    to a row); ``ax`` is one ``Axes`` per panel.  Each panel has its own colour scale,
+    logarithmic and centred on 1 (white), in the colour of the algorithm that is faster
+    (:data:`ALGORITHM_COLOURS`; panel (d) below 1: green, the faster of SI and non-SI), capped at
+    4x; the figure says so.  A black line marks where the speedup crosses 1x; a panel that never
+    drops below 1 says so in its title.  ``mark=(c, a)`` draws a star at your own scenario,
+    labelled with the nearest cell's speedup.
     """
     import numpy as np
     from matplotlib.colors import LogNorm
@@ -126,12 +171,15 @@ def heatmap_figure(
         from .errors import InvalidParameterError
 
         raise InvalidParameterError(f"unknown panel(s) {unknown}; choose from {list(_TITLES)}")
-    fig, axes = _axes_for(ax, len(names), (3.4 * len(names) + 0.6, 3.9))
+    n = len(names)
+    cols = 2 if n > 2 else n
+    fig, axes = _axes_for(ax, n, (_PAPER_WIDTH if n > 1 else _PAPER_WIDTH / 2 + 0.3, 3.0 * -(-n // cols) + 1.0),
+                          cols=cols)
     for axis, name in zip(axes, names):
         z = hm.speedup[name]
         lo, hi = float(z.min()), float(z.max())
         lim = min(max(hi, 1.0 / lo, 1.05), _CAP)
-        im = axis.pcolormesh(hm.c, hm.a, z, shading="nearest", cmap="RdBu",
+        im = axis.pcolormesh(hm.c, hm.a, z, shading="nearest", cmap=_speedup_colormap(name),
                              norm=LogNorm(vmin=1.0 / lim, vmax=lim), rasterized=True)
         crosses = lo < 1.0 - 1e-9 and hi > 1.0 + 1e-9
         if crosses:
@@ -139,9 +187,13 @@ def heatmap_figure(
             axis.clabel(cs, fmt={1.0: "1x"}, fontsize=8, inline=True, manual=[_label_spot(cs, hm)])
         note = "" if crosses else (" (never below 1x)" if lo >= 1.0 - 1e-9 else " (never above 1x)")
         axis.set_title(f"{_TITLES[name]}\nmax {hi:.2f}x, min {lo:.2f}x{note}", fontsize=9)
-        axis.set_xlabel("drafter latency / target latency  c")
+        if ax is not None or axis in axes[-cols:]:  # the bottom row of a grid of panels
+            axis.set_xlabel("c = drafter / target latency (ms/ms)")
+        if ax is not None or axes.index(axis) % cols == 0:
+            axis.set_ylabel("acceptance rate a (per draft token)")
         cb = fig.colorbar(im, ax=axis, shrink=0.9, extend="both" if lim >= _CAP else "neither")
-        cb.set_label("speedup (this panel's scale)", fontsize=8)
+        low, high = _SIDES[name]
+        cb.set_label(f"speedup (x): {_NAMES[high]} faster above 1x", fontsize=7)
         ticks = [t for t in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0) if 1.0 / lim <= t <= lim]
         cb.set_ticks(ticks, labels=[f"{t:g}x" for t in ticks])
         cb.minorticks_off()
@@ -159,20 +211,26 @@ def heatmap_figure(
             axis.annotate(label, (mc, ma), xytext=(-8 if right else 8, -12), textcoords="offset points",
                           ha="right" if right else "left", fontsize=8, zorder=6,
                           bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.85, linewidth=0))
-    axes[0].set_ylabel("acceptance rate  a")
     if ax is None:
-        lines = [f"Speedups, {hm.protocol} protocol — DSI: {hm.dsi_model}",
-                 "Each panel has its own colour scale (log, white = 1x, blue: the denominator's algorithm is "
-                 "faster, capped at 4x); black line: 1x"]
+        import textwrap
+
+        lines = [*textwrap.wrap(f"Speedups, {hm.protocol} protocol — DSI: {hm.dsi_model}", 110),
+                 "Each panel has its own colour scale (log, white = 1x, capped at 4x) in the colour of the faster",
+                 "algorithm: non-SI grey, SI blue, DSI vermillion; green: the faster of SI and non-SI; black line: 1x"]
         if mark is not None:
             lines.append(f"star: c = {mark[0]:g}, a = {mark[1]:g} (the value of the nearest grid cell)")
         fig.suptitle("\n".join(lines), fontsize=9)
     return fig
 
 
-_KIND_COLOUR = {"prefill": "#999999", "draft": "#4C72B0", "verify": "#55A868", "chain": "#8172B2"}
+# the Gantt chart's activities, in the package's palette (Okabe–Ito): a chain forward is non-SI decoding, so it
+# has non-SI's colour; no activity borrows SI's or DSI's
+_KIND_COLOUR = {"prefill": "#F0E442", "draft": "#56B4E9", "verify": "#009E73", "chain": ALGORITHM_COLOURS["nonsi"]}
 _KIND_LABEL = {"prefill": "prefill", "draft": "drafting", "verify": "verification", "chain": "chain forward"}
-_WAIT_COLOUR = "#DD8452"
+_WAIT_COLOUR = "#E69F00"
+_WAIT_EDGE = "#8A5A00"
+_CANCEL_COLOUR, _CANCEL_EDGE = "#DDDDDD", "#777777"
+_REJECT_COLOUR = "#CC79A7"
 #: a longer run is cut to its first this many verifications (or non-SI forwards) unless a window is given
 AUTO_ROUNDS = 40
 
@@ -255,11 +313,12 @@ def gantt_figure(
 ) -> "Figure":
     """Drafter, non-SI chain and target servers over time, from a discrete-event run's event log.
 
-    Bars: prefill (grey), drafting (blue), verification tasks (green), chain forwards (purple);
-    hatched grey bars were cancelled (their work wasted).  Tasks that waited for a server are
-    drawn in a ``queue`` lane, one thin orange bar per task from its submission to its start
-    (hatched when it was dropped unstarted at a rejection).  Red lines mark rejected positions,
-    the black line the last token.  The legend names only what is drawn.
+    Bars: prefill (yellow), drafting (sky blue), verification tasks (green), chain forwards
+    (grey, non-SI's colour in every figure); hatched light grey bars were cancelled (their work
+    wasted).  Tasks that waited for a server are drawn in a ``queue`` lane, one thin orange bar
+    per task from its submission to its start (hatched when it was dropped unstarted at a
+    rejection).  Pink lines mark rejected positions, the black line the last token.  The legend
+    names only what is drawn.
 
     ``window=(start, end)`` (ms; either may be ``None``) shows that stretch of the run.
     Without a window, a run with more than ``rounds`` verifications (non-SI: forwards) is cut
@@ -309,7 +368,7 @@ def gantt_figure(
     if ax is None:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(11, 0.45 * (bottom + 0.5) + 1.8), layout="constrained")
+        fig = Figure(figsize=(_PAPER_WIDTH, 0.4 * (bottom + 0.5) + 1.9), layout="constrained")
         ax = fig.subplots()
         own = True
     else:
@@ -317,10 +376,10 @@ def gantt_figure(
     drawn_kinds, drawn_cancel = set(), False
     span = hi - lo
     for lane, kind, t0, t1, cancelled, pos in bars:
-        colour = "#BBBBBB" if cancelled else _KIND_COLOUR.get(kind, "#DD8452")
+        colour = _CANCEL_COLOUR if cancelled else _KIND_COLOUR.get(kind, _WAIT_COLOUR)
         ax.broken_barh([(t0, max(t1 - t0, span * 1e-4))], (row[lane] - 0.38, 0.76), facecolors=colour,
-                       edgecolor="white" if not cancelled else "#777777", hatch="///" if cancelled else None,
-                       linewidth=0.4)
+                       edgecolor="white" if not cancelled else _CANCEL_EDGE, hatch="///" if cancelled else None,
+                       linewidth=0.4, gid="cancelled" if cancelled else kind)
         if cancelled:
             drawn_cancel = True
         else:
@@ -331,7 +390,7 @@ def gantt_figure(
         for (t0, t1, started), s in zip(waits, slots):
             y = row["queue"] - queue_h / 2 + 0.08 + s * height
             ax.broken_barh([(t0, t1 - t0)], (y + 0.15 * height, 0.7 * height), facecolors=_WAIT_COLOUR,
-                           edgecolor=_WAIT_COLOUR if started else "#8A4B1C", linewidth=0.3, alpha=0.85,
+                           edgecolor=_WAIT_COLOUR if started else _WAIT_EDGE, linewidth=0.3, alpha=0.85,
                            hatch=None if started else "////")
             dropped |= not started
     rejected = done = False
@@ -339,12 +398,12 @@ def gantt_figure(
         if not lo <= e["t"] <= hi:
             continue
         if e["event"] == "reject":
-            ax.axvline(e["t"], color="#C44E52", linewidth=0.8, alpha=0.7)
+            ax.axvline(e["t"], color=_REJECT_COLOUR, linewidth=0.8, alpha=0.8)
             rejected = True
         elif e["event"] == "done":
             ax.axvline(e["t"], color="black", linewidth=1.2)
             done = True
-    ax.set_yticks([row[lane] for lane in lanes], lanes)
+    ax.set_yticks([row[lane] for lane in lanes], lanes, fontsize=8)
     ax.set_ylim(bottom, -0.5)
     ax.set_xlim(lo, hi if window is not None else hi + 0.01 * max(span, 1.0))
     ax.set_xlabel("virtual time (ms)")
@@ -352,23 +411,23 @@ def gantt_figure(
 
     handles = [Patch(color=c, label=_KIND_LABEL[k]) for k, c in _KIND_COLOUR.items() if k in drawn_kinds]
     if drawn_cancel:
-        handles.append(Patch(facecolor="#BBBBBB", hatch="///", edgecolor="#777777", label="cancelled"))
+        handles.append(Patch(facecolor=_CANCEL_COLOUR, hatch="///", edgecolor=_CANCEL_EDGE, label="cancelled"))
     if waits:
         handles.append(Patch(color=_WAIT_COLOUR, label="waiting for a server"))
     if dropped:
-        handles.append(Patch(facecolor=_WAIT_COLOUR, hatch="////", edgecolor="#8A4B1C",
+        handles.append(Patch(facecolor=_WAIT_COLOUR, hatch="////", edgecolor=_WAIT_EDGE,
                              label="dropped while waiting"))
     if rejected:
-        handles.append(Line2D([], [], color="#C44E52", linewidth=1, label="rejection"))
+        handles.append(Line2D([], [], color=_REJECT_COLOUR, linewidth=1, label="rejection"))
     if done:
         handles.append(Line2D([], [], color="black", linewidth=1.2, label="last token"))
     if own:
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5) or 1, fontsize=8,
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4) or 1, fontsize=8,
                    frameon=False)
     elif handles:
         ax.legend(handles=handles, fontsize=7, loc="upper right", framealpha=0.9)
     head = title or "discrete-event run"
-    ax.set_title(f"{head}\n{note}" if note else head, fontsize=10)
+    ax.set_title(f"{head}\n{note}" if note else head, fontsize=9)
     return fig
 
 

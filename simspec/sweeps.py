@@ -5,16 +5,20 @@ the product of some parameters, zipped with others — and writes one JSON line 
 
 * **The same rows on any executor.** Row ``i`` gets the ``i``-th child of the sweep's
   ``SeedSequence``, so its result does not depend on the executor (none, a
-  ``concurrent.futures`` pool, Dask's ``Client.get_executor()``), on the number of workers or
-  on the order rows finish in.
-* **Streamed and resumable.** Each finished row is appended to ``out`` as one line and flushed;
-  ``resume=True`` reads the file, keeps the complete rows, drops a last line cut short by a
-  kill, and runs only the rows that are missing. No row is lost or written twice.
+  ``concurrent.futures`` pool, a Dask ``Client`` or its ``get_executor()``), on the number of
+  workers or on the order rows finish in.
+* **Streamed and resumable.** Each finished row is appended to ``out`` as one line; each
+  finished batch is flushed and synced to disk.  ``resume=True`` reads the file, keeps the
+  complete rows, drops a last line cut short by a kill, and runs only the rows that are
+  missing. No row is lost or written twice.
 * **Batched.** Rows travel to workers in batches (``batch``), so the per-task overhead stays
   small against the work.
 
 The format is JSON lines — ``{"row": i, "params": {...}, "result": {...}}`` — which pandas,
-polars and DuckDB read directly; :meth:`SweepResult.to_frame` flattens it in one call.
+polars and DuckDB read directly (``pandas.read_json(path, lines=True)``,
+``polars.read_ndjson(path)``, ``duckdb.read_json(path)``; each gives ``params`` and ``result``
+as nested columns); :meth:`SweepResult.to_frame` flattens it in one call, and
+:meth:`SweepResult.read` reads a finished (or interrupted) file back without running anything.
 
 >>> g = Grid(product={"acceptance": [0.6, 0.8]}, fixed={"target_ms": 30.0, "drafter_ms": 3.0, "tokens": 100})
 >>> len(g), g.rows[1]
@@ -22,6 +26,15 @@ polars and DuckDB read directly; :meth:`SweepResult.to_frame` flattens it in one
 >>> res = sweep(g, engine="compare", method="theory")
 >>> [round(r["result"]["dsi_vs_si"], 3) for r in res.rows]
 [1.299, 1.446]
+>>> res.to_records()[1]["acceptance"], res.to_records()[1]["si_lookahead"]
+(0.8, 6)
+
+Rows streamed to a file read back as the same rows, without running anything:
+
+>>> import pathlib, tempfile
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+>>> SweepResult.read(sweep(g, engine="compare", method="theory", out=out).path).rows == res.rows
+True
 """
 
 from __future__ import annotations
@@ -208,7 +221,20 @@ class SweepResult:
     rows: tuple[dict[str, Any], ...]
     path: str | None = None
 
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "SweepResult":
+        """The complete rows of a sweep's JSON-lines file, in row order (a line cut short by a kill is skipped).
+
+        The file is only read; rows still missing from an interrupted sweep are simply absent.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidParameterError(f"no sweep rows file {p}")
+        done = _read_done(p, tidy=False)
+        return cls(tuple(done[i] for i in sorted(done)), str(p))
+
     def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per row: ``row``, the parameters, then the results."""
         return [{"row": r["row"], **r["params"], **r["result"]} for r in self.rows]
 
     def to_frame(self):
@@ -216,8 +242,9 @@ class SweepResult:
         return to_frame(self.to_records())
 
 
-def _read_done(path: Path) -> dict[int, dict]:
-    """The complete rows already in ``path``; a last line cut short by a kill is dropped (rewritten without it)."""
+def _read_done(path: Path, tidy: bool = True) -> dict[int, dict]:
+    """The complete rows already in ``path``; a last line cut short by a kill is dropped (with ``tidy``, the file
+    is rewritten without it)."""
     done: dict[int, dict] = {}
     if not path.exists():
         return done
@@ -238,11 +265,11 @@ def _read_done(path: Path) -> dict[int, dict]:
             raise InvalidParameterError(f"{path}:{n + 1}: row {i} appears twice")
         done[i] = rec
         keep.append(line)
-    tidy = b"".join(line + b"\n" for line in keep)
-    if tidy != raw:
+    clean = b"".join(line + b"\n" for line in keep)
+    if tidy and clean != raw:
         from .io import atomic_write_text
 
-        atomic_write_text(path, tidy.decode("utf-8"))
+        atomic_write_text(path, clean.decode("utf-8"))
     return done
 
 
@@ -254,15 +281,22 @@ def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", al
     ``engine``: ``"compare"`` (``method`` ``"theory"`` or ``"montecarlo"``) or ``"simulate"``
     (``algorithm``); ``replications`` per row (defaults: 200 for the Monte Carlo, 20 for the
     discrete-event engine); ``rng``: an int seed or a ``SeedSequence`` (row ``i`` gets its
-    ``i``-th child); ``out``: a ``.jsonl`` file the rows stream into (its folder must exist);
-    ``resume``: keep the complete rows already in ``out`` and run the rest (without it, an
-    existing ``out`` is an error).
+    ``i``-th child); ``executor``: a ``concurrent.futures.Executor`` or a Dask ``Client``
+    (``None``: this process); ``out``: a ``.jsonl`` file the rows stream into (its folder must
+    exist); ``resume``: keep the complete rows already in ``out`` and run the rest (without it,
+    an existing ``out`` is an error); ``batch``: rows per task.
     """
     if engine not in ("compare", "simulate"):
         raise InvalidParameterError(f"engine must be 'compare' or 'simulate', got {engine!r}")
     if engine == "compare" and method not in ("theory", "montecarlo"):
         raise InvalidParameterError(f"method must be 'theory' or 'montecarlo', got {method!r}")
     batch = int_at_least("batch", batch, 1)
+    if executor is not None and not isinstance(executor, Executor):
+        if not hasattr(executor, "get_executor"):
+            raise InvalidParameterError(f"executor must be a concurrent.futures.Executor or a Dask Client, got "
+                                        f"{type(executor).__name__}")
+        # a Dask Client: its concurrent.futures face; pure=False skips hashing every batch's arguments
+        executor = executor.get_executor(pure=False)
     check_rng(rng)
     if isinstance(rng, np.random.Generator):
         raise InvalidParameterError("give the sweep an int seed or a SeedSequence, not a Generator: a row's seed "
@@ -299,13 +333,14 @@ def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", al
     try:
         def record(items):
             for i, params, result in items:
-                rec = {"row": i, "params": dict(params), "result": result}
-                results[i] = rec
+                line = json.dumps({"row": i, "params": dict(params), "result": result})
+                results[i] = json.loads(line)  # exactly what a resumed sweep reads back
                 if fh is not None:
-                    fh.write(json.dumps(rec) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                bar.update(1)
+                    fh.write(line + "\n")
+            if fh is not None:  # one sync per finished batch; a kill can cut only the last line
+                fh.flush()
+                os.fsync(fh.fileno())
+            bar.update(len(items))
 
         if executor is None:
             for b in batches:
@@ -318,8 +353,7 @@ def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", al
         if fh is not None:
             fh.close()
         bar.close()
-    return SweepResult(tuple(json.loads(json.dumps(results[i])) for i in range(len(rows))),
-                       str(path) if path is not None else None)
+    return SweepResult(tuple(results[i] for i in range(len(rows))), str(path) if path is not None else None)
 
 
 def load_sweep_file(path: str | os.PathLike) -> tuple[Grid, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Gantt charts: windows, queue waits, a legend of what is drawn, long runs cut to their start."""
+"""Figures: Gantt charts (windows, queue waits, a legend of what is drawn, long runs cut to their start), and one
+style in every figure (the algorithms' colours, units on the axes, readable at paper size, drawn into your axes)."""
 
 import pytest
 
@@ -81,3 +82,92 @@ def test_draws_into_a_given_axes(queued):
     ax = fig.subplots()
     assert gantt_figure(queued, ax=ax, window=(0, 200)) is fig
     assert ax.get_legend() is not None and not fig.legends
+
+
+# ---- one style in every figure: the algorithms' colours, units on the axes, paper size, ax= -------------------
+
+@pytest.fixture(scope="module")
+def paper_hm():
+    from simspec.heatmap import paper_heatmap
+
+    return paper_heatmap()
+
+
+@pytest.fixture(scope="module")
+def planned():
+    from simspec.plan import plan
+
+    return plan(Scenario.from_ms(30.0, 3.0, 0.8), max_servers=6)
+
+
+def _figures(paper_hm, planned, queued):
+    from simspec.plots import heatmap_figure
+
+    return {"heatmap": heatmap_figure(paper_hm, mark=(0.1, 0.8)), "plan": planned.figure(),
+            "gantt": gantt_figure(queued, "DSI")}
+
+
+def _hex(colour):
+    from matplotlib.colors import to_hex
+
+    return to_hex(colour)
+
+
+def test_the_algorithms_have_their_colours_in_every_figure(paper_hm, planned, queued):
+    from simspec.plots import ALGORITHM_COLOURS, heatmap_figure
+
+    colour = {name: _hex(c) for name, c in ALGORITHM_COLOURS.items()}
+    lines = {line.get_label(): _hex(line.get_color()) for line in planned.figure().axes[0].get_lines()}
+    assert lines["non-SI"] == colour["nonsi"]
+    assert lines[next(k for k in lines if k.startswith("SI (k="))] == colour["si"]
+    assert lines["DSI (best k per N)"] == colour["dsi"]
+    # each heatmap panel runs from the colour of the algorithm faster below 1x, through white, to the one above
+    sides = {"si_vs_nonsi": ("nonsi", "si"), "dsi_vs_si": ("si", "dsi"), "dsi_vs_nonsi": ("nonsi", "dsi")}
+    fig = heatmap_figure(paper_hm)
+    for axis, (name, (low, high)) in zip(fig.axes, sides.items()):
+        cmap = axis.collections[0].get_cmap()
+        assert (_hex(cmap(0.0)), _hex(cmap(0.5)), _hex(cmap(1.0))) == (colour[low], "#ffffff", colour[high]), name
+    assert _hex(fig.axes[3].collections[0].get_cmap()(1.0)) == colour["dsi"]
+    # in a Gantt chart the chain's forwards are non-SI decoding, in non-SI's colour
+    chain = [c for c in gantt_figure(queued).axes[0].collections if c.get_gid() == "chain"]
+    assert chain and {_hex(c.get_facecolor()[0]) for c in chain} == {colour["nonsi"]}
+
+
+def test_every_axis_names_its_unit(paper_hm, planned, queued):
+    import re
+
+    for name, fig in _figures(paper_hm, planned, queued).items():
+        labels = [label for axis in fig.axes[:4] for label in (axis.get_xlabel(), axis.get_ylabel()) if label]
+        assert labels, name
+        for label in labels:
+            assert re.search(r"\([^()]+\)$", label), f"{name}: {label!r} has no unit"
+
+
+def test_figures_fit_a_paper_page_with_readable_text(paper_hm, planned, queued):
+    import io
+
+    from matplotlib.text import Text
+
+    for name, fig in _figures(paper_hm, planned, queued).items():
+        assert fig.get_size_inches()[0] <= 7.0 + 1e-9, name
+        fig.savefig(io.BytesIO(), format="png", dpi=50)  # lays out the ticks and the legend
+        sizes = {t.get_text(): t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text()}
+        small = {text: size for text, size in sizes.items() if size < 7}
+        assert not small, f"{name}: text under 7 pt {small}"
+
+
+def test_figures_draw_into_your_axes_and_return_their_figure(paper_hm, planned):
+    from matplotlib.figure import Figure
+
+    from simspec.plots import heatmap_figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    assert heatmap_figure(paper_hm, panels=["dsi_vs_si"], ax=ax) is fig
+    assert ax.get_xlabel().endswith("(ms/ms)") and ax.get_ylabel().endswith("(per draft token)")
+    fig = Figure()
+    pair = fig.subplots(1, 2)
+    assert planned.figure(ax=pair) is fig and pair[1].get_lines() and fig._suptitle is None
+    assert pair[1].get_ylabel() == "latency per token (ms)"
+    with pytest.raises(InvalidParameterError, match="one Axes per panel"):
+        planned.figure(ax=pair[0])

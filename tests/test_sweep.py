@@ -15,7 +15,7 @@ import pytest
 
 from simspec.cli import main
 from simspec.errors import InvalidParameterError
-from simspec.sweeps import Grid, load_sweep_file, sweep
+from simspec.sweeps import Grid, SweepResult, load_sweep_file, sweep
 
 GRID = Grid(product={"acceptance": [0.6, 0.8, 0.9], "drafter_ms": [3.0, 6.0]}, fixed={"target_ms": 30.0, "tokens": 120})
 
@@ -61,6 +61,8 @@ def test_rows_stream_to_disk_and_a_cut_line_is_dropped_on_resume(tmp_path):
         sweep(GRID, replications=20, rng=3, out=out)
     # keep three rows and half of the fourth, as a kill during a write leaves it
     out.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
+    cut = out.read_text()
+    assert SweepResult.read(out).rows == full.rows[:3] and out.read_text() == cut  # reading leaves the file be
     again = sweep(GRID, replications=20, rng=3, out=out, resume=True)
     assert again.rows == full.rows
     assert sorted(json.loads(x)["row"] for x in out.read_text().splitlines()) == list(range(6))
@@ -70,29 +72,53 @@ def test_rows_stream_to_disk_and_a_cut_line_is_dropped_on_resume(tmp_path):
                    fixed={"target_ms": 30.0, "tokens": 120}), replications=20, rng=3, out=out, resume=True)
 
 
-def test_a_killed_sweep_resumes_with_nothing_lost_or_doubled(tmp_path):
-    """A real kill (SIGKILL) in the middle of a sweep, then --resume."""
-    sweep_file = tmp_path / "s.toml"
-    sweep_file.write_text('[grid.product]\nacceptance = [0.6, 0.7, 0.8, 0.9]\ndrafter_ms = [2.0, 4.0, 6.0]\n'
-                          '[grid.fixed]\ntarget_ms = 30.0\ntokens = 400\n'
-                          '[run]\nengine = "simulate"\nalgorithm = "dsi"\nreplications = 30\nseed = 5\nbatch = 1\n')
-    out = tmp_path / "out"
-    rows = out / "rows.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from simspec.cli import main; sys.exit(main())",
-                             "sweep", str(sweep_file), "--out", str(out)], env={**os.environ, "PYTHONHASHSEED": "0"})
+KILL_SWEEP = ('[grid.product]\nacceptance = [0.6, 0.7, 0.8, 0.9]\ndrafter_ms = [2.0, 4.0, 6.0]\n'
+              '[grid.fixed]\ntarget_ms = 30.0\ntokens = 400\n'
+              '[run]\nengine = "simulate"\nalgorithm = "dsi"\nreplications = 30\nseed = 5\nbatch = 1\n')
+
+
+def _kill_after_two_rows(cmd, rows: Path) -> list[str]:
+    """Run ``simspec CMD`` in a child process, SIGKILL it once two rows are on disk; the lines it left."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from simspec.cli import main; sys.exit(main())", *cmd],
+                            env={**os.environ, "PYTHONHASHSEED": "0"})
     deadline = time.time() + 60
     while time.time() < deadline and (not rows.exists() or len(rows.read_text().splitlines()) < 2):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    before = len(rows.read_text().splitlines())
-    assert 2 <= before < 12, "the sweep should be killed part-way"
-    assert main(["sweep", str(sweep_file), "--out", str(out), "--resume"]) == 0
-    got = [json.loads(x) for x in rows.read_text().splitlines()]
+    before = rows.read_text().splitlines()
+    assert 2 <= len(before) < 12, "the sweep should be killed part-way"
+    return before
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _assert_complete(rows: Path, sweep_file: Path, before: list[str]) -> None:
+    lines = rows.read_text().splitlines()
+    complete = before if _parses(before[-1]) else before[:-1]  # the kill may cut the last line
+    assert lines[:len(complete)] == complete  # the rows of the killed run are kept, not run again
+    got = [json.loads(x) for x in lines]
     assert sorted(r["row"] for r in got) == list(range(12))  # none lost, none twice
     grid, run = load_sweep_file(sweep_file)
     ref = sweep(grid, engine="simulate", algorithm="dsi", replications=30, rng=5)
     assert sorted(got, key=lambda r: r["row"]) == list(ref.rows)
+
+
+def test_a_killed_sweep_resumes_with_nothing_lost_or_doubled(tmp_path):
+    """A real kill (SIGKILL) in the middle of a sweep, then --resume."""
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(KILL_SWEEP)
+    out = tmp_path / "out"
+    rows = out / "rows.jsonl"
+    before = _kill_after_two_rows(["sweep", str(sweep_file), "--out", str(out)], rows)
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--resume"]) == 0
+    _assert_complete(rows, sweep_file, before)
 
 
 def test_sweep_files_and_the_command_line(tmp_path, capsys):
@@ -115,12 +141,45 @@ def test_sweep_files_and_the_command_line(tmp_path, capsys):
     assert "--executor must be local" in capsys.readouterr().err
 
 
-def test_a_dask_cluster_gives_the_same_rows():
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """Two small Dask workers (processes, one thread each), shared by the Dask tests."""
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            on_dask = sweep(GRID, replications=20, rng=3, executor=client.get_executor())
-    assert on_dask.rows == sweep(GRID, replications=20, rng=3).rows
+        yield cluster
+
+
+def test_a_dask_cluster_gives_the_same_rows(dask_cluster, tmp_path, capsys):
+    """The rows of a serial run, on a process pool, a Dask Client, its executor, and `--executor dask://`."""
+    from dask.distributed import Client
+
+    serial = sweep(GRID, replications=20, rng=3)
+    with ProcessPoolExecutor(2) as ex:
+        assert sweep(GRID, replications=20, rng=3, executor=ex).rows == serial.rows
+    with Client(dask_cluster) as client:
+        assert sweep(GRID, replications=20, rng=3, executor=client.get_executor(), batch=1).rows == serial.rows
+        assert sweep(GRID, replications=20, rng=3, executor=client, batch=4).rows == serial.rows
+    file = tmp_path / "grid.toml"
+    file.write_text('[grid.product]\nacceptance = [0.6, 0.8, 0.9]\ndrafter_ms = [3.0, 6.0]\n'
+                    '[grid.fixed]\ntarget_ms = 30.0\ntokens = 120\n[run]\nreplications = 20\nseed = 3\nbatch = 2\n')
+    address = dask_cluster.scheduler_address.removeprefix("tcp://")
+    assert main(["sweep", str(file), "--out", str(tmp_path / "d"), "--executor", f"dask://{address}"]) == 0
+    capsys.readouterr()
+    assert SweepResult.read(tmp_path / "d" / "rows.jsonl").rows == serial.rows
+    with pytest.raises(InvalidParameterError, match="a concurrent.futures.Executor or a Dask Client"):
+        sweep(GRID, executor=object())
+
+
+def test_a_sweep_on_dask_killed_mid_run_resumes_with_nothing_lost_or_doubled(dask_cluster, tmp_path):
+    """SIGKILL of the process driving a Dask sweep; --resume on the same cluster finishes it."""
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(KILL_SWEEP)
+    rows = tmp_path / "out" / "rows.jsonl"
+    address = dask_cluster.scheduler_address.removeprefix("tcp://")
+    cmd = ["sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--executor", f"dask://{address}"]
+    before = _kill_after_two_rows(cmd, rows)
+    assert main([*cmd, "--resume"]) == 0
+    _assert_complete(rows, sweep_file, before)
 
 
 def test_rows_with_profiles_traces_and_policies():

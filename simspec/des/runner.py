@@ -29,13 +29,14 @@ from ..records import RunRecord, SimulationResult
 from ..scenario import Scenario
 from .dsi import DSIRun
 from .overlap import pearl_process, pearl_window, pipeline_process
+from .tree import TreeSpec, tree_process, tree_spec
 from .si import nonsi_process, si_process
 from .trace import EventLog
 
 __all__ = ["Algorithm", "RunRecord", "SimulationResult", "run_once", "simulate"]
 
-Algorithm = Literal["nonsi", "si", "dsi", "pearl", "pipeline"]
-ALGORITHMS = ("nonsi", "si", "dsi", "pearl", "pipeline")
+Algorithm = Literal["nonsi", "si", "dsi", "pearl", "pipeline", "tree"]
+ALGORITHMS = ("nonsi", "si", "dsi", "pearl", "pipeline", "tree")
 
 
 def _resolve_dsi(s: Scenario) -> tuple[int | LookaheadPolicy, str]:
@@ -178,6 +179,14 @@ def run_once(
                                   overheads.per_emitted_token_ms))
         env.run()
         forwards, la = s.tokens, None
+    elif algorithm == "tree":
+        if not overheads.zero:
+            raise UnsupportedScenarioError("tree SI does not model overheads yet: run it without overheads")
+        spec = lookahead if isinstance(lookahead, TreeSpec) else tree_spec(s)[0]
+        env.process(tree_process(env, A, spec.parents, spec.hazards, s.target, s.drafter, rng, s.prompt_len, stats))
+        env.run()
+        forwards, la = stats["rounds"], spec.label
+        stats["peak"] = 1
     elif algorithm in ("pearl", "pipeline"):
         if not overheads.zero:
             raise UnsupportedScenarioError(f"{algorithm} does not model overheads yet: run it without overheads")
@@ -234,6 +243,8 @@ def simulate(
     progress: bool = False,
     trace: bool = False,
     trace_path: str | None = None,
+    tree=None,
+    tree_acceptance=None,
 ) -> SimulationResult:
     """Replications of ``algorithm`` on ``scenario`` in virtual time.
 
@@ -245,7 +256,9 @@ def simulate(
     the event log of the first replication in ``result.events``; ``trace_path``
     streams it to that file as JSON lines while it runs (written atomically;
     memory stays flat however long the run);
-    ``progress=True`` draws a progress bar on stderr.  ``lookahead="best"`` is
+    ``progress=True`` draws a progress bar on stderr.  ``tree`` and ``tree_acceptance`` (a
+    :class:`~simspec.TokenTree` and a tree law) set the ``"tree"`` algorithm's tree; by default
+    the law comes from the acceptance rate and the tree is :func:`simspec.best_tree`'s.  ``lookahead="best"`` is
     resolved by the planner (:func:`simspec.planner.best_lookahead`): by the
     closed forms or the Monte Carlo where they apply, and by simulating
     candidate lookaheads under queueing (no lookahead fits the servers),
@@ -265,6 +278,8 @@ def simulate(
     algorithm = algorithm.lower()  # type: ignore[assignment]
     if algorithm not in ALGORITHMS:
         raise InvalidParameterError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    if (tree is not None or tree_acceptance is not None) and algorithm != "tree":
+        raise InvalidParameterError(f"tree and tree_acceptance set the 'tree' algorithm's tree, not {algorithm!r}'s")
     scenario = _deployment(scenario, queue, chain, overheads)
     if isinstance(rng, np.random.Generator):  # a generator advances: two calls draw different runs
         seeds = rng.bit_generator.seed_seq.spawn(reps)
@@ -285,6 +300,10 @@ def simulate(
             note = CHAIN_ONLY_NOTE
     elif algorithm == "si":
         lookahead, note = _resolve_si(scenario)
+    elif algorithm == "tree":
+        lookahead, note = tree_spec(scenario, tree, tree_acceptance)
+        note = (note + "; " if note else "") + ("the rank-1 child follows the scenario's outcomes, later "
+                                                "siblings the tree law's conditional rates")
     elif algorithm in ("pearl", "pipeline"):
         lookahead = _overlap_lookahead(scenario, algorithm)
         if scenario.lookahead == "best":

@@ -1,0 +1,141 @@
+"""Tree SI on simulated servers: draft a token tree level by level, verify it in one forward.
+
+SpecInfer (Miao et al. 2024), Sequoia (Chen et al. 2024), EAGLE-2 (Li et al. 2024). A round at
+position ``p`` (the rules of :mod:`simspec.trees`, timed):
+
+1. **drafting** — one drafter forward per level ``ℓ = 1..depth``, reading the tree's
+   ``draft_widths[ℓ − 1]`` tokens on ``prompt + p + ℓ − 1`` of context (EAGLE-style);
+2. **verification** — one target forward of the tree's ``width = size + 1`` tokens on
+   ``prompt + p`` of context;
+3. **the accepted path** — from the root, at depth ``d`` the rank-1 child is accepted iff the
+   scenario's outcome at position ``p + d − 1`` is (the same outcomes SI and DSI read, so a
+   chain tree is SI run by run); when it is rejected, the rank-``r`` sibling (``r ≥ 2``) is
+   accepted with the tree law's conditional rate ``h_r = p_r / (1 − p_1 − … − p_{r−1})``, drawn
+   from the run's random stream; the walk descends into the accepted child and stops at a
+   node with no accepted child or at a leaf;
+4. ``n`` accepted drafts emit ``n + 1`` tokens (the last the target's correction or bonus).
+
+At the end of generation the tree is cut to the levels that fit (depth ``≤ S − p − 1``), as
+SI cuts its lookahead.  Overheads are not modelled for trees yet.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import simpy
+
+from ..latency import LatencyModel, sample_latency
+
+__all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec"]
+
+
+@lru_cache(maxsize=256)
+def _structure(parents: tuple[int, ...]):
+    """Children of the root and of each node, in rank order, and the tree's draft widths per level."""
+    from ..trees import TokenTree
+
+    tree = TokenTree(parents)
+    kids: list[list[int]] = [[] for _ in range(len(parents) + 1)]  # kids[-1]: the root's
+    for i, par in enumerate(parents):
+        kids[par].append(i)
+    return tree, kids, tree.draft_widths, tree.depths.tolist()
+
+
+@lru_cache(maxsize=1024)
+def cut_tree(parents: tuple[int, ...], max_depth: int) -> tuple[int, ...]:
+    """The tree's nodes of depth ``<= max_depth``, re-indexed (parents still listed before children)."""
+    _, _, _, depths = _structure(parents)
+    keep = [i for i, d in enumerate(depths) if d <= max_depth]
+    index = {old: new for new, old in enumerate(keep)}
+    return tuple(-1 if parents[i] < 0 else index[parents[i]] for i in keep)
+
+
+def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ...], hazards: np.ndarray,
+                 target: LatencyModel, drafter: LatencyModel, rng: np.random.Generator, prompt_len: int,
+                 stats: dict):
+    """Generator process of one tree-SI run; ``hazards[d − 1, r − 1]`` is ``h_r`` at depth ``d``."""
+    S = acc.size
+    ok = acc.tolist()
+    pos = 0
+    full_depth = _structure(parents)[0].depth
+    while pos < S:
+        room = S - pos - 1
+        par = parents if full_depth <= room else cut_tree(parents, room)
+        _, kids, widths, _ = _structure(par)
+        d = sum(sample_latency(drafter, rng, w, prompt_len + pos + lvl) for lvl, w in enumerate(widths))
+        if widths:
+            yield env.timeout(d)
+            stats["drafter_busy"] += d
+            stats["drafts"] += len(par)
+        v = sample_latency(target, rng, len(par) + 1, prompt_len + pos)
+        yield env.timeout(v)
+        stats["target_busy"] += v
+        stats["rounds"] += 1
+        node, n = -1, 0
+        while kids[node]:
+            depth = n + 1
+            chosen = None
+            for r, child in enumerate(kids[node], start=1):
+                if r == 1:
+                    if ok[pos + n]:
+                        chosen = child
+                        break
+                    continue
+                row = hazards[min(depth, hazards.shape[0]) - 1]
+                h = row[r - 1] if r - 1 < row.size else 0.0
+                if h > 0 and rng.random() < h:
+                    chosen = child
+                    break
+            if chosen is None:
+                break
+            node, n = chosen, n + 1
+        if kids[node]:  # the walk stopped where the tree went on: a rejection
+            stats["rejections"] += 1
+        pos += n + 1
+
+
+def hazards_of(law, depth: int, width: int) -> np.ndarray:
+    """The tree law's conditional sibling rates ``h_r = p_r / (1 − Σ_{s<r} p_s)`` at depths ``1..depth``."""
+    d = np.arange(1, max(depth, 1) + 1)[:, None]
+    r = np.arange(1, max(width, 1) + 1)[None, :]
+    p = np.asarray(law.prob(d, r), dtype=float)
+    before = np.cumsum(p, axis=1) - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(1.0 - before > 1e-15, p / (1.0 - before), 0.0)
+    return np.clip(h, 0.0, 1.0)
+
+
+class TreeSpec:
+    """What a tree run needs: the tree's parents, the law's sibling rates, and a label for the records."""
+
+    __slots__ = ("parents", "hazards", "label", "tree", "law")
+
+    def __init__(self, tree, law) -> None:
+        self.tree, self.law = tree, law
+        self.parents = tuple(tree.parents)
+        width = max(tree.ranks.max(initial=1), 1)
+        self.hazards = hazards_of(law, max(tree.depth, 1), int(width))
+        self.label = f"tree(size={tree.size}, depth={tree.depth})"
+
+
+def tree_spec(scenario, tree=None, law=None) -> tuple[TreeSpec, str]:
+    """The tree and law of a tree run: given, or the law from the scenario's acceptance rate
+    (``PositionalTreeAcceptance.from_chain_rate``) and the best tree for its latency models (``best_tree``)."""
+    from ..errors import InvalidParameterError
+    from ..trees import PositionalTreeAcceptance, TokenTree, best_tree
+
+    note = ""
+    if law is None:
+        law = PositionalTreeAcceptance.from_chain_rate(float(scenario.acceptance.mean))
+        note = f"tree law: from_chain_rate({float(scenario.acceptance.mean):.3g}) (siblings at the same rate)"
+    if tree is None:
+        choice = best_tree(law, scenario.target, scenario.drafter, context_len=scenario.prompt_len)
+        tree = choice.tree
+        note += ("; " if note else "") + f"tree: best_tree's, budget {tree.size}, depth {tree.depth}"
+    if not isinstance(tree, TokenTree):
+        raise InvalidParameterError(f"tree must be a simspec.TokenTree, got {tree!r}")
+    if tree.size == 0:
+        raise InvalidParameterError("the tree is empty (budget 0: plain decoding); run 'nonsi', or give a tree")
+    return TreeSpec(tree, law), note
