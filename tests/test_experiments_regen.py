@@ -29,7 +29,7 @@ REL, ABS = 1e-6, 1e-9
 #: experiments with a quick mode, and the flags that skip work the numbers do not need
 EXPERIMENTS = {"dsi_table": [], "dsi_servers": ["--no-png"], "tli_overlap": ["--no-png"], "rdk_pruning": ["--no-png"],
                "dynamic_lookahead": ["--no-png"], "serving_load": ["--no-png"],
-               "roofline_check": []}
+               "roofline_check": [], "trees_and_overlap": []}
 
 
 def _load(name: str):
