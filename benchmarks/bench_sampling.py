@@ -41,7 +41,9 @@ limited to one thread:
     ten-line numpy verification written here (``naive_step``: cumsum +
     searchsorted, no checks), at ``V`` = 1,000, 32,000 and 262,144, one context
     per call and batched (``(m, V)`` arrays vs a Python loop of single calls);
-    the methods' repeats are interleaved.  ``--only-naive`` runs (d) alone.
+    the methods' repeats are interleaved.  ``--only-naive`` runs (d) alone;
+    ``--before-tree PATH`` also times the ``simspec/`` of another checkout in
+    the same interleaved repeats (before and after side by side in one run).
 
 Verifications per second = 1 / time per call in (a), ``m`` / time per call in
 (b).  Best and median over ``--repeats`` repeats; each repeat runs enough calls
@@ -53,7 +55,8 @@ Usage::
     python benchmarks/bench_sampling.py                    # full run
     python benchmarks/bench_sampling.py --quick            # smoke run
     python benchmarks/bench_sampling.py --json out.json    # also write the figures as JSON
-    python benchmarks/bench_sampling.py --only-naive       # (d) only: API vs core vs naive numpy, ~5 min
+    python benchmarks/bench_sampling.py --only-naive       # (d) only: API vs core vs naive numpy, ~2-5 min
+    python benchmarks/bench_sampling.py --only-naive --before-tree /tmp/old   # ... and an older checkout, interleaved
 """
 
 from __future__ import annotations
@@ -578,7 +581,27 @@ def make_same_vocab(V: int, m: int, rng):
     return P, Q
 
 
-def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict:
+def import_before(tree: Path):
+    """``simspec.sampling``'s ``core`` and ``std`` from another checkout, imported as package ``simspec_before``.
+
+    ``tree`` is the folder holding its ``simspec/`` (e.g. ``git archive <commit> | tar -x -C /tmp/old``).
+    simspec imports itself only relatively, so the two versions live side by side in one process and
+    their repeats can be interleaved.
+    """
+    import importlib
+    import importlib.util
+
+    init = Path(tree) / "simspec" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("simspec_before", init,
+                                                  submodule_search_locations=[str(init.parent)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["simspec_before"] = mod
+    spec.loader.exec_module(mod)
+    return (importlib.import_module("simspec_before.sampling.core"),
+            importlib.import_module("simspec_before.sampling.std"))
+
+
+def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time, before=None) -> dict:
     """(d) per V: naive numpy vs ``core`` vs the public API (``std``), one context per call and batched.
 
     Two units of work: ``step`` (one verification step: proposal, accept/reject,
@@ -590,6 +613,8 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
     ``std.sample`` with 2-D arguments) and are compared with a Python loop of
     single calls over the same rows.  Speed ratios are naive time / method time
     (> 1: the method is faster) and loop time / batched time (> 1: batching pays).
+    ``before``: ``(core, std)`` of another version (:func:`import_before`), timed in the same
+    interleaved repeats as ``*_before`` (so before and after see the same spells of load).
     """
     import inspect
 
@@ -597,7 +622,7 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
 
     from simspec.sampling import core, std
 
-    one_call = "acceptance" in inspect.signature(std.sample).parameters  # not in older versions
+    libs = [("", core, std)] + ([("_before", *before)] if before is not None else [])
     out: dict = {}
     for V in sizes:
         P, Q = make_same_vocab(V, max(pool, batch), np.random.default_rng([V, 7]))  # the same laws in every run
@@ -617,45 +642,76 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
             return g
 
         single = {
-            "step": {
-                "naive": one(lambda p, q: naive_step(rng, p, q)),
-                "core": one(lambda p, q: core.sample_step(rng, p, q)),
-                "api": one(lambda p, q: std.sample(rng, p, q)),
-            },
-            "alpha+step": {
-                "naive": one(lambda p, q: (naive_acceptance(p, q), naive_step(rng, p, q))),
-                "core": one(lambda p, q: (core.acceptance(p, q), core.sample_step(rng, p, q))),
-                "api": one(lambda p, q: (std.acceptance(p, q), std.sample(rng, p, q))),
-            },
+            "step": {"naive": one(lambda p, q: naive_step(rng, p, q))},
+            "alpha+step": {"naive": one(lambda p, q: (naive_acceptance(p, q), naive_step(rng, p, q)))},
         }
-        if one_call:
-            single["alpha+step"]["core_one_call"] = one(lambda p, q: core.sample_step(rng, p, q, acceptance=True))
-            single["alpha+step"]["api_one_call"] = one(lambda p, q: std.sample(rng, p, q, acceptance=True))
         batched = {
-            "step": {
-                "naive_loop": lambda: [naive_step(rng, Pm[i], Qm[i]) for i in rows],
-                "core_loop": lambda: [core.sample_step(rng, Pm[i], Qm[i]) for i in rows],
-                "core_batched": lambda: core.sample_step(rng, Pm, Qm),
-                "api_loop": lambda: [std.sample(rng, Pm[i], Qm[i]) for i in rows],
-                "api_batched": lambda: std.sample(rng, Pm, Qm),
-            },
-            "alpha+step": {
-                "naive_loop": lambda: [(naive_acceptance(Pm[i], Qm[i]), naive_step(rng, Pm[i], Qm[i])) for i in rows],
-                "core_loop": lambda: [(core.acceptance(Pm[i], Qm[i]), core.sample_step(rng, Pm[i], Qm[i]))
-                                      for i in rows],
-                "core_batched": lambda: (core.acceptance(Pm, Qm), core.sample_step(rng, Pm, Qm)),
-                "api_loop": lambda: [(std.acceptance(Pm[i], Qm[i]), std.sample(rng, Pm[i], Qm[i])) for i in rows],
-                "api_batched": lambda: (std.acceptance(Pm, Qm), std.sample(rng, Pm, Qm)),
-            },
+            "step": {"naive_loop": lambda: [naive_step(rng, Pm[i], Qm[i]) for i in rows]},
+            "alpha+step": {"naive_loop": lambda: [(naive_acceptance(Pm[i], Qm[i]), naive_step(rng, Pm[i], Qm[i]))
+                                                  for i in rows]},
         }
-        if one_call:
-            batched["alpha+step"].update({
-                "core_one_call_loop": lambda: [core.sample_step(rng, Pm[i], Qm[i], acceptance=True) for i in rows],
-                "core_one_call_batched": lambda: core.sample_step(rng, Pm, Qm, acceptance=True),
-                "api_one_call_loop": lambda: [std.sample(rng, Pm[i], Qm[i], acceptance=True) for i in rows],
-                "api_one_call_batched": lambda: std.sample(rng, Pm, Qm, acceptance=True),
+        whos = []
+        for tag, c, s in libs:
+            one_call = "acceptance" in inspect.signature(s.sample).parameters  # not in older versions
+            single["step"].update({
+                f"core{tag}": one(lambda p, q, c=c: c.sample_step(rng, p, q)),
+                f"api{tag}": one(lambda p, q, s=s: s.sample(rng, p, q)),
             })
+            single["alpha+step"].update({
+                f"core{tag}": one(lambda p, q, c=c: (c.acceptance(p, q), c.sample_step(rng, p, q))),
+                f"api{tag}": one(lambda p, q, s=s: (s.acceptance(p, q), s.sample(rng, p, q))),
+            })
+            batched["step"].update({
+                f"core{tag}_loop": lambda c=c: [c.sample_step(rng, Pm[i], Qm[i]) for i in rows],
+                f"core{tag}_batched": lambda c=c: c.sample_step(rng, Pm, Qm),
+                f"api{tag}_loop": lambda s=s: [s.sample(rng, Pm[i], Qm[i]) for i in rows],
+                f"api{tag}_batched": lambda s=s: s.sample(rng, Pm, Qm),
+            })
+            batched["alpha+step"].update({
+                f"core{tag}_loop": lambda c=c: [(c.acceptance(Pm[i], Qm[i]), c.sample_step(rng, Pm[i], Qm[i]))
+                                                for i in rows],
+                f"core{tag}_batched": lambda c=c: (c.acceptance(Pm, Qm), c.sample_step(rng, Pm, Qm)),
+                f"api{tag}_loop": lambda s=s: [(s.acceptance(Pm[i], Qm[i]), s.sample(rng, Pm[i], Qm[i]))
+                                               for i in rows],
+                f"api{tag}_batched": lambda s=s: (s.acceptance(Pm, Qm), s.sample(rng, Pm, Qm)),
+            })
+            whos += [f"core{tag}", f"api{tag}"]
+            if not tag:  # acceptance alone: what the second call of the two costs, in a loop and in a batch
+                batched["alpha+step"].update({
+                    "core_acc_loop": lambda c=c: [c.acceptance(Pm[i], Qm[i]) for i in rows],
+                    "core_acc_batched": lambda c=c: c.acceptance(Pm, Qm),
+                    "api_acc_loop": lambda s=s: [s.acceptance(Pm[i], Qm[i]) for i in rows],
+                    "api_acc_batched": lambda s=s: s.acceptance(Pm, Qm),
+                })
+            if one_call:
+                single["alpha+step"].update({
+                    f"core_one_call{tag}": one(lambda p, q, c=c: c.sample_step(rng, p, q, acceptance=True)),
+                    f"api_one_call{tag}": one(lambda p, q, s=s: s.sample(rng, p, q, acceptance=True)),
+                })
+                batched["alpha+step"].update({
+                    f"core_one_call{tag}_loop": lambda c=c: [c.sample_step(rng, Pm[i], Qm[i], acceptance=True)
+                                                             for i in rows],
+                    f"core_one_call{tag}_batched": lambda c=c: c.sample_step(rng, Pm, Qm, acceptance=True),
+                    f"api_one_call{tag}_loop": lambda s=s: [s.sample(rng, Pm[i], Qm[i], acceptance=True)
+                                                            for i in rows],
+                    f"api_one_call{tag}_batched": lambda s=s: s.sample(rng, Pm, Qm, acceptance=True),
+                })
+                whos += [f"core_one_call{tag}", f"api_one_call{tag}"]
         res: dict = {"single": {}, "batched": {}, "alpha_mean": float(core.acceptance(P, Q).mean())}
+
+        def read(i, add=np.add.reduce):
+            add(Pm[i])
+            add(Qm[i])
+
+        # the memory hierarchy alone: a second read of a row's p and q right after the first (as a loop of
+        # acceptance() then sample() does), or after the whole batch was read (as two batched calls do)
+        t = time_interleaved({"once": lambda: [read(i) for i in rows],
+                              "twice_per_row": lambda: [(read(i), read(i)) for i in rows],
+                              "batch_twice": lambda: ([read(i) for i in rows], [read(i) for i in rows])},
+                             repeats, min_time)
+        res["reread_per_row"] = {"after_the_row": (t["twice_per_row"]["median_s"] - t["once"]["median_s"]) / batch,
+                                 "after_the_batch": (t["batch_twice"]["median_s"] - t["once"]["median_s"]) / batch,
+                                 "first_read": t["once"]["median_s"] / batch}
         for unit, fns in single.items():
             t = time_interleaved(fns, repeats, min_time)
             nv = t["naive"]["best_s"]
@@ -666,15 +722,19 @@ def bench_vs_naive(sizes, pool: int, batch: int, rng, repeats, min_time) -> dict
         for unit, fns in batched.items():
             t = time_interleaved(fns, repeats, min_time)
             nv = t["naive_loop"]["best_s"]
-            r = {k: {**v, "verif_per_s_best": batch / v["best_s"], "speed_vs_naive_best": nv / v["best_s"]}
+            r = {k: {**v, "verif_per_s_best": batch / v["best_s"], "speed_vs_naive_best": nv / v["best_s"],
+                     "speed_vs_naive_median": t["naive_loop"]["median_s"] / v["median_s"]}
                  for k, v in t.items()}
-            for who in ("core", "api", "core_one_call", "api_one_call"):
+            for who in whos + ["core_acc", "api_acc"]:
                 if f"{who}_batched" not in r:
                     continue
                 loop_t, batch_t = t[f"{who}_loop"], t[f"{who}_batched"]
                 r[f"{who}_batched"]["speed_vs_own_loop_best"] = loop_t["best_s"] / batch_t["best_s"]
-                r[f"{who}_batched"]["speed_vs_own_loop_median"] = (t[f"{who}_loop"]["median_s"]
-                                                                   / t[f"{who}_batched"]["median_s"])
+                r[f"{who}_batched"]["speed_vs_own_loop_median"] = loop_t["median_s"] / batch_t["median_s"]
+            if unit == "alpha+step":  # sample() after acceptance() on the same rows, per row: both calls - the first
+                res["second_call_per_row"] = {
+                    f"{who}_{form}": (t[f"{who}_{form}"]["median_s"] - t[f"{who}_acc_{form}"]["median_s"]) / batch
+                    for who in ("core", "api") for form in ("loop", "batched")}
             res["batched"][unit] = r
         out[V] = res
         del P, Q, Pm, Qm
@@ -686,29 +746,50 @@ def print_vs_naive(vsn: dict, pool: int, batch: int) -> None:
     print(f"(d) public API (std) and core vs a naive numpy verification (cumsum + searchsorted, benchmark-local), "
           f"same-vocabulary laws; one context per call cycles over {pool} contexts; batches of {batch} rows")
     print("    time per call (one context) or per batch, best of the repeats; 'x naive' = naive time / method time "
-          "(> 1: faster than naive); 'x loop' = loop of single calls / one batched call (> 1: batching pays)")
-    print("    alpha+step: 'core', 'api' = acceptance() then sample(); '... 1 call' = sample(..., acceptance=True)")
-    hdr = (f"{'V':>8} {'unit':<11} {'method':<16} {'one context':>11} {'x naive':>8} | {'batch':>10} {'x naive':>8}"
-           f" {'x loop':>7}")
+          "(> 1: faster than naive); 'x loop' = loop of single calls / one batched call (> 1: batching pays); "
+          "ratios of the best times, (of the medians) in brackets")
+    print("    alpha+step: 'core', 'api' = acceptance() then sample(); '... 1 call' = sample(..., acceptance=True); "
+          "'(before)': --before-tree, timed in the same interleaved repeats")
+    hdr = (f"{'V':>8} {'unit':<11} {'method':<25} {'one context':>11} {'x naive':>15} | {'batch':>10} {'x naive':>15}"
+           f" {'x loop':>15}")
     print(hdr)
     print("-" * len(hdr))
+    labels = (("naive", "naive"), ("core", "core"), ("api", "api"), ("core_one_call", "core, 1 call"),
+              ("api_one_call", "api, 1 call"))
     for V, res in vsn.items():
         for unit in ("step", "alpha+step"):
             s, b = res["single"][unit], res["batched"][unit]
-            for key, label in (("naive", "naive"), ("core", "core"), ("api", "api"), ("core_one_call", "core, 1 call"),
-                               ("api_one_call", "api, 1 call")):
-                if key not in s:
-                    continue
-                line = (f"{V:>8} {unit:<11} {label:<16} {_fmt_t(s[key]['best_s']):>11} "
-                        f"{s[key]['speed_vs_naive_best']:>7.2f}x |")
-                bk = "naive_loop" if key == "naive" else f"{key}_batched"
-                if bk in b:
-                    line += f" {_fmt_t(b[bk]['best_s']):>10} {b[bk]['speed_vs_naive_best']:>7.2f}x"
-                    if "speed_vs_own_loop_best" in b[bk]:
-                        line += f" {b[bk]['speed_vs_own_loop_best']:>6.2f}x"
-                    else:
-                        line += f" {'(loop)':>7}"
-                print(line)
+            for tag in ("_before", ""):
+                for key, label in labels:
+                    key = key if key == "naive" else key + tag
+                    if key not in s or (key == "naive" and tag):
+                        continue
+                    label += " (before)" if tag and key != "naive" else ""
+                    line = (f"{V:>8} {unit:<11} {label:<25} {_fmt_t(s[key]['best_s']):>11} "
+                            f"{s[key]['speed_vs_naive_best']:>6.2f}x ({s[key]['speed_vs_naive_median']:.2f}x) |")
+                    bk = "naive_loop" if key == "naive" else f"{key}_batched"
+                    if bk in b:
+                        line += (f" {_fmt_t(b[bk]['best_s']):>10} {b[bk]['speed_vs_naive_best']:>6.2f}x "
+                                 f"({b[bk]['speed_vs_naive_median']:.2f}x)")
+                        if "speed_vs_own_loop_best" in b[bk]:
+                            own = b[bk]
+                            line += f" {own['speed_vs_own_loop_best']:>6.2f}x ({own['speed_vs_own_loop_median']:.2f}x)"
+                        else:
+                            line += f" {'(loop)':>15}"
+                    print(line)
+        sc = res.get("second_call_per_row")
+        if sc:
+            b = res["batched"]["alpha+step"]
+            ca, aa = b["core_acc_batched"], b["api_acc_batched"]
+            print(f"{V:>8} acceptance() alone, x loop: core {ca['speed_vs_own_loop_median']:.2f}x, "
+                  f"api {aa['speed_vs_own_loop_median']:.2f}x (medians); then sample() on the same rows "
+                  f"costs per row, loop / batch: core {_fmt_t(sc['core_loop'])} / {_fmt_t(sc['core_batched'])}, "
+                  f"api {_fmt_t(sc['api_loop'])} / {_fmt_t(sc['api_batched'])}")
+        rr = res.get("reread_per_row")
+        if rr:
+            print(f"{V:>8} reading a row's p and q (two sums): first read {_fmt_t(rr['first_read'])}; read again "
+                  f"right after {_fmt_t(rr['after_the_row'])}, after the whole batch "
+                  f"{_fmt_t(rr['after_the_batch'])} (medians)")
     print()
 
 
@@ -737,6 +818,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-pool", type=int, default=None, help="contexts cycled through in (d) (default 32; quick 8)")
     ap.add_argument("--naive-batch", type=int, default=None, help="rows per batched call in (d) (default 64; quick 16)")
     ap.add_argument("--only-naive", action="store_true", help="run (d) only (skip (a)-(c))")
+    ap.add_argument("--before-tree", type=Path, default=None,
+                    help="(d) also times the simspec/ of this folder (another checkout), interleaved with this one")
     ap.add_argument("--dense-overlap", type=float, default=0.75, help="|I|/N in (c) (default 0.75)")
     ap.add_argument("--repeats", type=int, default=None, help="repeats per measurement (default 7; quick 3)")
     ap.add_argument("--min-time", type=float, default=None, help="seconds per repeat (default 0.2; quick 0.05)")
@@ -776,7 +859,8 @@ def main(argv: list[str] | None = None) -> int:
     })
 
     rng = np.random.default_rng(args.seed)
-    vsn = bench_vs_naive(naive_sizes, naive_pool, naive_batch, rng, repeats, min_time)
+    before = import_before(args.before_tree) if args.before_tree is not None else None
+    vsn = bench_vs_naive(naive_sizes, naive_pool, naive_batch, rng, repeats, min_time, before)
     if args.only_naive:
         machine["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
         print(f"machine: {machine['cpu_model']}, os.cpu_count()={machine['cpu_count']}, pinned to CPU "
@@ -789,7 +873,8 @@ def main(argv: list[str] | None = None) -> int:
 
             write_json(args.json, {"quick": q, "vs_naive": {str(v): r for v, r in vsn.items()}, "machine": machine,
                                    "setup": {"naive_sizes": naive_sizes, "pool": naive_pool, "batch": naive_batch,
-                                             "repeats": repeats, "min_time_s": min_time, "dtype": "float64"}})
+                                             "repeats": repeats, "min_time_s": min_time, "dtype": "float64",
+                                             "before_tree": None if before is None else str(args.before_tree)}})
             print(f"wrote {args.json}")
         return 0
     t0 = time.perf_counter()

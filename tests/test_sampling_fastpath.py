@@ -190,6 +190,75 @@ def test_checked_path_length_mismatch_and_empty():
         slrs.sample(rng, _law(), _law() * 0.5)
 
 
+def _bad_q_total(p, q):
+    q *= 1.2
+
+
+def _negative_q(p, q):
+    q[[10, 11]] = [-0.001, q[11] + 0.001]
+
+
+def _nan_p(p, q):
+    p[7] = np.nan
+
+
+@pytest.mark.parametrize("v", [300, 1000, 4096])
+@pytest.mark.parametrize("change, match", [
+    (_bad_q_total, r"q must sum to 1 along its last axis, but a row sums to 1\.2"),
+    (_negative_q, r"^q has negative or non-finite entries"),
+    (_nan_p, r"^p has negative or non-finite entries"),
+], ids=["q-total", "q-negative", "p-nan"])
+def test_a_pair_that_passed_acceptance_is_checked_again_once_changed(v, change, match):
+    """``acceptance(p, q)`` then ``sample(rng, p, q)`` checks a short pair once; changed in between, in place
+    or through what it is a view of, the pair is checked again and raises what it raises unchecked-before."""
+    p, q = _law(v), _law(v, seed=1)
+    std.acceptance(p, q)
+    change(p, q)
+    with pytest.raises(DistributionError, match=match):
+        std.sample(np.random.default_rng(0), p, q)
+    both = np.stack([_law(v), _law(v, seed=1)])
+    pv, qv = both[0], both[1]
+    std.acceptance(pv, qv)
+    change(both[0], both[1])  # through the base array, not the views passed
+    with pytest.raises(DistributionError, match=match):
+        std.sample(np.random.default_rng(0), pv, qv, acceptance=True)
+
+
+@pytest.mark.parametrize("v", [300, 1000, 4096])
+def test_a_step_after_acceptance_is_the_step_without_it(v):
+    """The check skipped after ``acceptance`` changes nothing in the sample: the same steps, seed for seed,
+    for the same pair, a pair changed in place into another law, and a pair in new arrays of equal bytes."""
+    p, q = _law(v), _law(v, seed=1)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    for i in range(40):
+        alpha = bool(i % 2)
+        want = std.sample(b, p, q, acceptance=alpha)
+        assert std.acceptance(p, q) == np.minimum(p, q).sum()
+        got = std.sample(a, p, q, acceptance=alpha)
+        for f in ("proposal", "accepted", "emitted", "acceptance"):
+            assert np.array_equal(getattr(got, f), getattr(want, f)), (i, f)
+        if i % 3 == 0:
+            q[[1, 2, 3]] = q[[3, 1, 2]]  # still a law, another one
+        if i % 5 == 0:
+            p, q = p.copy(), q.copy()
+    assert a.random() == b.random()
+
+
+@pytest.mark.parametrize("v, m", [(20_000, 8), (5000, 20), (1000, 64)])
+def test_batched_acceptance_reports_the_first_bad_row(v, m):
+    """Batched α goes a chunk of rows (long rows: one row, 1-D) at a time; a batch with several bad rows says
+    what the first one has wrong, whatever the chunking."""
+    P = np.random.default_rng(1).dirichlet(np.ones(v), size=m)
+    Q = np.random.default_rng(2).dirichlet(np.ones(v), size=m)
+    Q[1] *= 0.5
+    P[m - 2, 3] = -0.01
+    with pytest.raises(DistributionError, match=r"q must sum to 1 along its last axis, but a row sums to 0\.5"):
+        std.acceptance(P, Q)
+    Q[1] *= 2.0
+    with pytest.raises(DistributionError, match=r"^p has negative or non-finite entries"):
+        std.acceptance(P, Q)
+
+
 @pytest.mark.parametrize("shape, n", [((300,), None), ((5000,), None), ((5000,), 9), ((700,), 9), ((20, 1000), None),
                                       ((3, 20_000), None)])
 @pytest.mark.parametrize("checked", [False, True])
