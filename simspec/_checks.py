@@ -177,3 +177,24 @@ def int_at_least(name: str, value: Any, low: int, hint: str = "") -> int:
             f"{name} must be an integer >= {low}, got {value!r}" + (f"; {hint}" if hint else "")
         )
     return int(value)
+
+
+def preset_key(name: str) -> str:
+    """A preset's lookup key: lower case, letters and digits only (``"A100 80-GB"`` -> ``"a10080gb"``)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def lookup_preset(name: str, table: dict, what: str, otherwise: str):
+    """``table``'s entry for ``name`` (case and separators ignored), or an error naming the presets,
+    the closest one, and ``otherwise`` (how to build one instead)."""
+    import difflib
+
+    found = {preset_key(k): v for k, v in table.items()}.get(preset_key(name))
+    if found is None:
+        close = difflib.get_close_matches(str(name), list(table), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidParameterError(f"no {what} preset {name!r}{hint}; the presets are {', '.join(table)} "
+                                    f"(or {otherwise})")
+    return found

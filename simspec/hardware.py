@@ -25,11 +25,9 @@ GiB (HBM comes in binary sizes: the vendors' "80GB" is 80 GiB).
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass, replace
 
-from ._checks import positive
+from ._checks import lookup_preset, positive
 from .errors import InvalidParameterError
 
 __all__ = ["Hardware", "HARDWARE", "hardware_preset"]
@@ -125,20 +123,11 @@ HARDWARE: dict[str, Hardware] = {h.name: h for h in (
 )}
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def hardware_preset(name: str) -> Hardware:
     """The preset called ``name`` (case, spaces, dashes and dots ignored: ``"h100"``, ``"a100 80gb"``)."""
     if isinstance(name, Hardware):
         return name
-    table = {_key(k): v for k, v in HARDWARE.items()}
-    found = table.get(_key(str(name)))
-    if found is None:
-        close = difflib.get_close_matches(str(name), list(HARDWARE), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InvalidParameterError(
-            f"no hardware preset {name!r}{hint}; the presets are {', '.join(HARDWARE)} (or build one: "
-            "Hardware(name, memory_bandwidth_GBps, peak_tflops, memory_GiB, source))")
-    return found
+    return lookup_preset(name, HARDWARE, "hardware", "build one: Hardware(name, memory_bandwidth_GBps, "
+                                                     "peak_tflops, memory_GiB, source)")

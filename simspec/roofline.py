@@ -33,16 +33,14 @@ inf
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from ._checks import finite_nonneg, int_at_least, positive
+from ._checks import lookup_preset, finite_nonneg, int_at_least, positive
 from .batch_latency import check_step
 from .errors import InvalidParameterError
 from .hardware import Hardware, hardware_preset
@@ -280,19 +278,12 @@ class ModelSpec:
         if isinstance(name, ModelSpec):
             spec = name
         else:
-            table = {_key(k): v for k, v in MODELS.items()}
-            spec = table.get(_key(str(name).partition("@")[0]))
-            if spec is None:
-                close = difflib.get_close_matches(str(name), list(MODELS), n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InvalidParameterError(
-                    f"no model preset {name!r}{hint}; the presets are {', '.join(MODELS)} (or ModelSpec.from_config"
-                    "(config_dict) for any transformers model, ModelSpec.from_params(n) for a Llama-shaped guess)")
+            spec = lookup_preset(str(name).partition("@")[0], MODELS, "model",
+                                 "ModelSpec.from_config(config_dict) for any transformers model, "
+                                 "ModelSpec.from_params(n) for a Llama-shaped guess")
         return spec if bytes_per_param is None else spec.replace(bytes_per_param=bytes_per_param)
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 #: ``(params, layers, hidden, kv_heads · head_dim)`` of Llama-family configs, for :meth:`ModelSpec.from_params`
