@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simspec import (AffineLatency, ConstantLatency, IIDAcceptance, PositionalTreeAcceptance, Scenario, TokenTree,
-                     expected_accepted_length, simulate)
+from simspec import (AffineLatency, ConstantLatency, IIDAcceptance, Overheads, PositionalTreeAcceptance, Scenario,
+                     StochasticLatency, TokenTree, expected_accepted_length, simulate)
 from simspec.des.runner import run_once
 from simspec.des.tree import TreeSpec, cut_tree
 
@@ -23,6 +23,78 @@ def test_a_chain_tree_is_si_run_by_run():
         tree = run_once(s, "tree", acc, lookahead=spec)
         assert tree.latency_ms == pytest.approx(si.latency_ms, rel=1e-12)
         assert tree.target_forwards == si.target_forwards and tree.drafter_forwards == si.drafter_forwards
+
+
+ALL_OVERHEADS = Overheads(message_ms=0.7, sync_ms=2.3, startup_ms=1.1, per_round_ms=0.3, per_draft_token_ms=0.05,
+                          per_drafter_forward_ms=0.2, per_emitted_token_ms=0.13)
+
+
+#: Each kind alone (the value ALL_OVERHEADS gives it), and all together.
+OVERHEAD_KINDS = {name: Overheads(**{name: getattr(ALL_OVERHEADS, name)})
+                  for name in ("message_ms", "sync_ms", "startup_ms", "per_round_ms", "per_draft_token_ms",
+                               "per_drafter_forward_ms", "per_emitted_token_ms")}
+OVERHEAD_KINDS["all"] = ALL_OVERHEADS
+
+
+@pytest.mark.parametrize("kind", list(OVERHEAD_KINDS))
+@pytest.mark.parametrize("latency", ["affine", "stochastic"])
+def test_a_chain_tree_pays_si_overheads_run_by_run(kind, latency):
+    """With every kind of overhead, alone and all together, a chain tree is SI run by run: the same
+    timeouts in the same order, so the same floats — latency, busy times, forwards, rejections.
+    Stochastic, context-dependent latencies take SI's general path, fixed ones its tabulated fast path."""
+    ov = OVERHEAD_KINDS[kind]
+    if latency == "affine":
+        target, drafter = AffineLatency(30.0, 0.5), ConstantLatency(3.0)
+    else:
+        target = StochasticLatency(AffineLatency(30.0, 0.5, per_context_token_ms=0.01), cv=0.3)
+        drafter = StochasticLatency(ConstantLatency(3.0), cv=0.3)
+    s = Scenario(target, drafter, IIDAcceptance(0.7), lookahead=4, tokens=300, prompt_len=20, overheads=ov)
+    spec = TreeSpec(TokenTree.chain(4), PositionalTreeAcceptance.from_chain_rate(0.7))
+    rng = np.random.default_rng(2)
+    for i in range(6):
+        acc = rng.random(300) < 0.7
+        si = run_once(s, "si", acc, np.random.default_rng(i))
+        tree = run_once(s, "tree", acc, np.random.default_rng(i), lookahead=spec)
+        assert tree.latency_ms == si.latency_ms
+        assert tree.target_busy_ms == si.target_busy_ms and tree.drafter_busy_ms == si.drafter_busy_ms
+        assert tree.target_forwards == si.target_forwards and tree.drafter_forwards == si.drafter_forwards
+        assert tree.rejections == si.rejections
+        free = run_once(s.replace(overheads=Overheads()), "si", acc, np.random.default_rng(i))
+        assert si.latency_ms > free.latency_ms
+
+
+def test_tree_overheads_by_hand():
+    """The tree [-1, -1, 1] (two level-1 siblings, the second with a child: depth 2, size 3), h_2 = 1,
+    T = 10, d = 1, S = 7, outcomes [0, 0, 0, 1, 0, 1, 0]; msg 0.5, startup 2, sync 3, per_round 0.25,
+    per_emitted_token 0.125, per_draft_token 0.0625, per_drafter_forward 0.5.
+
+    * round at 0: top rejected, sibling accepted, its child reads outcome 1 (rejected): n = 1, a rejection;
+      drafting 2·1, then 2·0.5 + 3·0.0625 = 1.1875, msg 0.5, startup + verify 12, msg 0.5,
+      0.25 + 2·0.125 = 0.5, sync 3 (position 2 is left): 19.6875;
+    * round at 2: top rejected, sibling accepted, its child reads outcome 3 (accepted): n = 2 at a leaf, no
+      rejection: 2 + 1.1875 + 0.5 + 12 + 0.5 + (0.25 + 3·0.125) = 16.8125;
+    * round at 5: one position of room: the tree cut to depth 1 (size 2); top accepted (outcome 5), a leaf:
+      1 + (0.5 + 2·0.0625) + 0.5 + 12 + 0.5 + (0.25 + 2·0.125) = 15.125.
+
+    In all 51.625; target busy 3·12 (start-ups included), drafter busy 5 (forwards only).
+    """
+    law = PositionalTreeAcceptance((0.0, 1.0))
+    spec = TreeSpec(TokenTree.from_parents([-1, -1, 1]), law)
+    ov = Overheads(message_ms=0.5, startup_ms=2.0, sync_ms=3.0, per_round_ms=0.25, per_emitted_token_ms=0.125,
+                   per_draft_token_ms=0.0625, per_drafter_forward_ms=0.5)
+    s = Scenario(ConstantLatency(10.0), ConstantLatency(1.0), IIDAcceptance(0.5), tokens=7, overheads=ov)
+    rec = run_once(s, "tree", np.array([0, 0, 0, 1, 0, 1, 0], bool), lookahead=spec)
+    assert rec.latency_ms == 51.625
+    assert rec.target_forwards == 3 and rec.rejections == 1
+    assert rec.target_busy_ms == 36.0 and rec.drafter_busy_ms == 5.0
+
+
+def test_tree_overheads_in_simulate():
+    s = Scenario(AffineLatency(30.0, 0.3), ConstantLatency(1.5), IIDAcceptance(0.8), tokens=300)
+    plain = simulate(s, "tree", replications=2, rng=0)
+    assert simulate(s, "tree", replications=2, rng=0, overheads=Overheads()).runs == plain.runs
+    res = simulate(s, "tree", replications=2, rng=0, overheads=ALL_OVERHEADS)
+    assert res.options["startup_ms"] == 1.1 and res.latency_ms.mean > plain.latency_ms.mean
 
 
 def test_siblings_rescue_a_rejected_top_draft_by_hand():

@@ -35,6 +35,41 @@ tokens (the last the target's) are confirmed, every draft past them is discarded
 drafter restarts after the correction at once (its forward in flight is abandoned).  With
 nothing drafted, the target waits for the next draft.  No closed form: the two devices'
 phases interleave.
+
+**Overheads** (:class:`~simspec.Overheads`, ``docs/model.md`` §2).  The drafter's host runs the
+coordinator (it sends each verification and handles its result, as in SI and DSI); the
+target runs on a device of its own.  Both algorithms pay SI's overheads, placed on the
+timeline of the device or host that pays them:
+
+* **drafter side** (the drafter's timeline, as in DSI): each draft takes its forward and then
+  ``per_draft_token_ms + per_drafter_forward_ms`` (one draft per forward); a draft is usable at
+  the end of both.  After a rejection the drafter resumes ``sync_ms`` later (KV-cache
+  synchronisation), unless no position is left to draft;
+* **each verification** (every target forward is one, a pre-verify's width-1 forward
+  included): ``message_ms`` to the target, ``startup_ms`` and the forward on the target (both
+  busy time), ``message_ms`` back;
+* **coordinator side**: the result takes effect ``per_round_ms + m·per_emitted_token_ms``
+  after it arrives, ``m`` the tokens it emits; nothing that depends on it — the next round,
+  the next verification, the drafter's restart — starts before.
+
+PEARL, timed: a round starting at ``t`` ends at ``t + max(target path, drafter path)`` with
+
+* target path ``= 2·message_ms + startup_ms + T(w + 1) + per_round_ms + m·per_emitted_token_ms``
+  (``w`` the drafts it verifies, ``0`` in pre-verify; ``m`` the tokens the round emits);
+* drafter path ``= [sync_ms if the previous round rejected] + Σ_j (d_j + per_draft_token_ms +
+  per_drafter_forward_ms)`` over the round's drafts (the drafter's continuation of a rejected
+  window is still drafted in full, as without overheads).
+
+The pipeline, timed: the target's loop sends a verification of the ``m`` drafts made by the time
+the previous result has taken effect (waiting for the first if there is none), and that result
+takes effect ``2·message_ms + startup_ms + T(m + 1) + per_round_ms + tokens·per_emitted_token_ms``
+after it was sent.  A rejection abandons the drafter's draft in flight (forward or overhead)
+when it takes effect; the drafter drafts again ``sync_ms`` later.  The run ends when the last
+result takes effect.
+
+With every overhead zero both reduce to the rules above, float for float.  The closed form
+(:func:`simspec.theory.pearl_latency_per_token`) has no overheads; with overheads this engine is
+the reference.
 """
 
 from __future__ import annotations
@@ -43,6 +78,7 @@ import numpy as np
 import simpy
 
 from ..latency import LatencyModel, sample_latency
+from .config import Overheads
 
 __all__ = ["pearl_process", "pipeline_process", "pearl_window"]
 
@@ -57,57 +93,68 @@ def _drafting(drafter, rng, prompt_len: int, start: int, n: int) -> float:
 
 
 def pearl_process(env: simpy.Environment, acc: np.ndarray, gamma: int, target: LatencyModel,
-                  drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict):
-    """Generator process of one PEARL run over the outcomes ``acc``; fills ``stats``."""
+                  drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict,
+                  ov: Overheads | None = None):
+    """Generator process of one PEARL run over the outcomes ``acc``; fills ``stats``.
+
+    One timeout per round: ``max(target path, drafter path)`` (the module's docstring).
+    """
+    ov = ov if ov is not None else Overheads()
+    trip = 2.0 * ov.message_ms + ov.startup_ms  # a verification's messages and start-up
+    per_draft, per_round, per_emit, sync = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms, ov.sync_ms
     S = acc.size
     ok = acc.tolist()
     pos = 0
     window = 0  # drafts waiting for post-verify (0: pre-verify)
+    resync = 0.0  # sync_ms after a rejection: the drafter's next drafts start that much later
     while pos < S:
         if window == 0:  # pre-verify: the target decodes position pos while the drafter drafts the window
+            w, draft_start = 0, pos
             n_draft = min(gamma, S - pos)
-            d = _drafting(drafter, rng, prompt_len, pos, n_draft)
-            v = sample_latency(target, rng, 1, prompt_len + pos)
-            yield env.timeout(max(v, d))
-            stats["target_busy"] += v
-            stats["drafter_busy"] += d
-            stats["drafts"] += n_draft
-            stats["rounds"] += 1
-            if ok[pos] and n_draft > 1:
-                window = n_draft - 1
-            elif not ok[pos]:
-                stats["rejections"] += 1
-            pos += 1
-            continue
-        # post-verify: verify the window while drafting the next gamma positions after it
-        w = min(window, S - pos)
-        nxt_start = pos + w
-        n_draft = min(gamma, max(S - nxt_start, 0))
-        d = _drafting(drafter, rng, prompt_len, nxt_start, n_draft)
+        else:  # post-verify: verify the window while drafting the next gamma positions after it
+            w = min(window, S - pos)
+            draft_start = pos + w
+            n_draft = min(gamma, max(S - draft_start, 0))
+        d = _drafting(drafter, rng, prompt_len, draft_start, n_draft)
         v = sample_latency(target, rng, w + 1, prompt_len + pos)
-        yield env.timeout(max(v, d))
-        stats["target_busy"] += v
+        n = 0
+        if w == 0:
+            rejected = not ok[pos]
+            tokens = 1
+        else:
+            while n < w and ok[pos + n]:
+                n += 1
+            rejected = n < w
+            tokens = n + 1 if rejected else w
+        target_path = trip + v + (per_round + tokens * per_emit)
+        drafter_path = resync + d + n_draft * per_draft
+        yield env.timeout(max(target_path, drafter_path))
+        stats["target_busy"] += ov.startup_ms + v
         stats["drafter_busy"] += d
         stats["drafts"] += n_draft
         stats["rounds"] += 1
-        n = 0
-        while n < w and ok[pos + n]:
-            n += 1
-        if n == w:
-            pos += w
-            window = n_draft
-        else:
+        if rejected:
             stats["rejections"] += 1
-            pos += n + 1
-            window = 0
+        pos += tokens
+        resync = sync if rejected else 0.0
+        if w == 0:
+            window = n_draft - 1 if not rejected and n_draft > 1 else 0
+        else:
+            window = 0 if rejected else n_draft
 
 
 def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target: LatencyModel,
-                     drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict):
+                     drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict,
+                     ov: Overheads | None = None):
     """Generator process of one pipelined run (drafter and target never wait for each other's rounds)."""
+    ov = ov if ov is not None else Overheads()
+    msg, startup, sync = ov.message_ms, ov.startup_ms, ov.sync_ms
+    per_draft, per_round, per_emit = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms
+    loop = per_round or per_emit
     S = acc.size
     ok = acc.tolist()
-    st = {"confirmed": 0, "drafted": 0, "epoch": 0}  # drafted: drafts end before this position
+    # drafted: drafts end before this position; resync: the drafter owes a sync before its next draft
+    st = {"confirmed": 0, "drafted": 0, "epoch": 0, "resync": False}
     drafted_ev = [env.event()]  # fires when a draft is made
     restart_ev = [env.event()]  # fires when a rejection restarts the drafter
 
@@ -121,11 +168,16 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
             if p >= S - 1:  # nothing left to draft (the last position is the target's)
                 yield restart_ev[0]
                 continue
+            if st["resync"]:  # KV-cache synchronisation after a rejection, before the first draft
+                st["resync"] = False
+                yield env.timeout(sync) | restart_ev[0]
+                continue
             d = sample_latency(drafter, rng, 1, prompt_len + p)
             t0 = env.now
-            yield env.timeout(d) | restart_ev[0]
+            yield env.timeout(d + per_draft) | restart_ev[0]
             if epoch != st["epoch"]:
-                stats["drafter_busy"] += env.now - t0  # restarted during this forward: abandoned, time spent
+                # restarted during this draft: abandoned, its forward's time so far spent
+                stats["drafter_busy"] += min(env.now - t0, d) if per_draft else env.now - t0
                 continue
             stats["drafter_busy"] += d
             stats["drafts"] += 1
@@ -140,14 +192,21 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
             yield drafted_ev[0]
             continue
         m = max(m, 0)
-        v = sample_latency(target, rng, m + 1, prompt_len + c)
+        v = startup + sample_latency(target, rng, m + 1, prompt_len + c)
+        if msg:
+            yield env.timeout(msg)
         yield env.timeout(v)
         stats["target_busy"] += v
+        if msg:
+            yield env.timeout(msg)
         stats["rounds"] += 1
         n = 0
         while n < m and ok[c + n]:
             n += 1
-        if m and n == m:
+        accepted_all = m and n == m
+        if loop:
+            yield env.timeout(per_round + (m if accepted_all else n + 1) * per_emit)
+        if accepted_all:
             st["confirmed"] = c + m
             continue
         if n < m:
@@ -155,4 +214,5 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
         st["confirmed"] = c + n + 1
         st["epoch"] += 1
         st["drafted"] = st["confirmed"]
+        st["resync"] = bool(sync) and n < m
         fire(restart_ev)

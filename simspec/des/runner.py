@@ -180,16 +180,13 @@ def run_once(
         env.run()
         forwards, la = s.tokens, None
     elif algorithm == "tree":
-        if not overheads.zero:
-            raise UnsupportedScenarioError("tree SI does not model overheads yet: run it without overheads")
         spec = lookahead if isinstance(lookahead, TreeSpec) else tree_spec(s)[0]
-        env.process(tree_process(env, A, spec.parents, spec.hazards, s.target, s.drafter, rng, s.prompt_len, stats))
+        env.process(tree_process(env, A, spec.parents, spec.hazards, s.target, s.drafter, rng, s.prompt_len, stats,
+                                 overheads))
         env.run()
         forwards, la = stats["rounds"], spec.label
         stats["peak"] = 1
     elif algorithm in ("pearl", "pipeline"):
-        if not overheads.zero:
-            raise UnsupportedScenarioError(f"{algorithm} does not model overheads yet: run it without overheads")
         la = lookahead if lookahead is not None else _overlap_lookahead(s, algorithm)
         la = la.static_k if isinstance(la, LookaheadPolicy) else int_at_least("lookahead", la, 1)
         if la is None:
@@ -197,7 +194,7 @@ def run_once(
         proc = pearl_process if algorithm == "pearl" else pipeline_process
         if algorithm == "pearl" and la < 2:
             raise InvalidParameterError("PEARL's window must hold at least 2 drafts (lookahead >= 2)")
-        env.process(proc(env, A, la, s.target, s.drafter, rng, s.prompt_len, stats))
+        env.process(proc(env, A, la, s.target, s.drafter, rng, s.prompt_len, stats, overheads))
         env.run()
         forwards = stats["rounds"]
         stats["peak"] = 1

@@ -16,7 +16,24 @@ position ``p`` (the rules of :mod:`simspec.trees`, timed):
 4. ``n`` accepted drafts emit ``n + 1`` tokens (the last the target's correction or bonus).
 
 At the end of generation the tree is cut to the levels that fit (depth ``≤ S − p − 1``), as
-SI cuts its lookahead.  Overheads are not modelled for trees yet.
+SI cuts its lookahead.
+
+Overheads (:class:`~simspec.Overheads`, ``docs/model.md`` §2): a round is SI's round with a
+tree in place of the chain, and pays SI's overheads in SI's order —
+
+* after the drafting phase, ``per_drafter_forward_ms`` per drafter forward (one per level,
+  ``depth`` of them) and ``per_draft_token_ms`` per draft node (``size``), computed as
+  ``depth·(per_draft_token_ms + per_drafter_forward_ms) + (size − depth)·per_draft_token_ms``;
+* ``message_ms`` (the tree to the target), then ``startup_ms`` and the verification forward
+  (both busy time, as in SI), then ``message_ms`` (the result back);
+* ``per_round_ms + (n + 1)·per_emitted_token_ms`` for the round's ``n + 1`` emitted tokens;
+* ``sync_ms`` after a rejection — the walk stopped at a node whose children were all
+  rejected, so the last token is the target's correction, not a bonus — unless that token is
+  the last of the run.
+
+A chain tree (one node per level) pays exactly SI's ``k·(per_draft_token_ms +
+per_drafter_forward_ms)``, the same timeouts in the same order: it is SI run by run, overheads
+included.  Neither the drafting overhead nor the messages count as busy time.
 """
 
 from __future__ import annotations
@@ -27,6 +44,7 @@ import numpy as np
 import simpy
 
 from ..latency import LatencyModel, sample_latency
+from .config import Overheads
 
 __all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec"]
 
@@ -54,8 +72,13 @@ def cut_tree(parents: tuple[int, ...], max_depth: int) -> tuple[int, ...]:
 
 def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ...], hazards: np.ndarray,
                  target: LatencyModel, drafter: LatencyModel, rng: np.random.Generator, prompt_len: int,
-                 stats: dict):
+                 stats: dict, ov: Overheads | None = None):
     """Generator process of one tree-SI run; ``hazards[d − 1, r − 1]`` is ``h_r`` at depth ``d``."""
+    ov = ov if ov is not None else Overheads()
+    msg, sync, startup = ov.message_ms, ov.sync_ms, ov.startup_ms
+    per_draft, per_token = ov.per_draft_ms, ov.per_draft_token_ms
+    per_round, per_emit = ov.per_round_ms, ov.per_emitted_token_ms
+    loop = per_round or per_emit
     S = acc.size
     ok = acc.tolist()
     pos = 0
@@ -69,9 +92,15 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
             yield env.timeout(d)
             stats["drafter_busy"] += d
             stats["drafts"] += len(par)
-        v = sample_latency(target, rng, len(par) + 1, prompt_len + pos)
+            if per_draft:  # a chain (size == depth) pays SI's k·per_draft, the very float
+                yield env.timeout(len(widths) * per_draft + (len(par) - len(widths)) * per_token)
+        if msg:
+            yield env.timeout(msg)
+        v = startup + sample_latency(target, rng, len(par) + 1, prompt_len + pos)
         yield env.timeout(v)
         stats["target_busy"] += v
+        if msg:
+            yield env.timeout(msg)
         stats["rounds"] += 1
         node, n = -1, 0
         while kids[node]:
@@ -91,8 +120,12 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
             if chosen is None:
                 break
             node, n = chosen, n + 1
+        if loop:
+            yield env.timeout(per_round + (n + 1) * per_emit)
         if kids[node]:  # the walk stopped where the tree went on: a rejection
             stats["rejections"] += 1
+            if sync and pos + n + 1 < S:
+                yield env.timeout(sync)
         pos += n + 1
 
 
