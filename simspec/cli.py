@@ -92,6 +92,18 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                    help="run the DSI variant without the non-SI chain (no longer guaranteed >= non-SI)")
 
 
+def _add_tree_flags(p: argparse.ArgumentParser, title: str) -> None:
+    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: the tree of simulate's and compare's tree SI."""
+    t = p.add_argument_group(title)
+    t.add_argument("--tree", default=None, metavar="B1,B2,...",
+                   help="a k-ary tree: children per node at each depth (e.g. 2,2,1); default: the best tree")
+    t.add_argument("--tree-budget", type=int, default=None, metavar="N",
+                   help="Sequoia's optimal tree of at most N nodes for the tree law instead")
+    t.add_argument("--sibling-acceptance", type=float, default=None, metavar="B",
+                   help="the tree law: a later sibling's acceptance once the earlier ones are rejected "
+                        "(default: --acceptance)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="simspec", description="How fast are non-SI, SI and DSI speculative decoding, at what cost?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -106,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replications", "--reps", dest="replications", type=int, default=200, metavar="R",
                    help="Monte Carlo replications (default 200; --reps is the old name)")
     p.add_argument("--seed", type=int, default=0, metavar="X", help="random seed (default 0)")
+    p.add_argument("--with", dest="extra", default=None, metavar="ALG[,ALG...]",
+                   help="more columns beside non-SI, SI and DSI, comma-separated: tree (tree SI: --tree, "
+                        "--tree-budget; default the best tree for the latency models), pearl (PEARL; --lookahead: its "
+                        "window, best: the drafts that fit in one target forward), pipeline (an asynchronous "
+                        "drafter/verifier pipeline, --lookahead: the most one verification takes; needs --method "
+                        "montecarlo). With --method montecarlo, pearl and pipeline run the discrete-event engine once "
+                        "per replication on the same outcomes (seconds, not milliseconds)")
+    _add_tree_flags(p, "token trees (--with tree)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     m = sub.add_parser("simulate", help="one algorithm on simulated servers (discrete-event, virtual time)",
@@ -119,14 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(--lookahead: the most it takes); tree: a token tree drafted level by level and verified in "
                         "one forward (--tree, --tree-budget; default: the best tree for the latency models)")
     _add_scenario_flags(m)
-    t = m.add_argument_group("token trees (--algorithm tree)")
-    t.add_argument("--tree", default=None, metavar="B1,B2,...",
-                   help="a k-ary tree: children per node at each depth (e.g. 2,2,1); default: the best tree")
-    t.add_argument("--tree-budget", type=int, default=None, metavar="N",
-                   help="Sequoia's optimal tree of at most N nodes for the tree law instead")
-    t.add_argument("--sibling-acceptance", type=float, default=None, metavar="B",
-                   help="the tree law: a later sibling's acceptance once the earlier ones are rejected "
-                        "(default: --acceptance)")
+    _add_tree_flags(m, "token trees (--algorithm tree)")
     g = m.add_argument_group("servers and overheads")
     g.add_argument("--queue", choices=("fifo", "lifo"), default="fifo",
                    help="order in which waiting verification tasks get a server (default fifo; the DSI "
@@ -547,12 +560,38 @@ def _needs_closed_form(scenario) -> None:
                            "--algorithm nonsi|si|dsi` (the discrete-event engine) with the same flags")
 
 
+def _with_flag(value: str | None) -> tuple[str, ...]:
+    """``--with tree,pearl,pipeline``: the extra algorithms of compare, in order, without repeats."""
+    from .compare import EXTRAS
+
+    if value is None:
+        return ()
+    names: list[str] = []
+    for item in value.split(","):
+        name = item.strip().lower()
+        if name not in EXTRAS:
+            raise SimspecError(f"--with takes a comma-separated list of {', '.join(EXTRAS)}, got {item.strip()!r}"
+                               " (non-SI, SI and DSI are always compared)")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
 def _cmd_compare(args) -> int:
     from .compare import compare
 
+    extra = _with_flag(args.extra)
+    if "pipeline" in extra and args.method == "theory":
+        raise SimspecError("--with pipeline has no closed form: add --method montecarlo (or run `simspec simulate "
+                           "--algorithm pipeline`)")
     scenario = _scenario(args)
+    if {"pearl", "pipeline"} & set(extra) and args.method == "montecarlo":  # a discrete-event run per replication
+        from . import _checks
+
+        _checks.check_des_work(args.tokens, args.replications, ("--tokens", "--replications"))
     _needs_closed_form(scenario)
-    cmp = compare(scenario, args.method, replications=args.replications, rng=args.seed)
+    tree_kw = _tree_flags(args, scenario, "tree" in extra, "--with tree")
+    cmp = compare(scenario, args.method, replications=args.replications, rng=args.seed, extra=extra, **tree_kw)
     if args.json:
         print(json.dumps(cmp.to_dict(), allow_nan=False, default=_json_default))
         return 0
@@ -575,19 +614,22 @@ def _window(value: str | None) -> tuple[float | None, float | None] | None:
     return lo, hi
 
 
-def _tree_flags(args, scenario) -> dict:
-    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: the tree run's tree and law (only with --algorithm tree)."""
+def _tree_flags(args, scenario, wanted: bool, owner: str) -> dict:
+    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: tree SI's tree and law, as keywords of simulate and
+    compare; only when tree SI runs (``wanted``: ``owner`` is the flag that runs it)."""
     given = [f for f, v in (("--tree", args.tree), ("--tree-budget", args.tree_budget),
                             ("--sibling-acceptance", args.sibling_acceptance)) if v is not None]
-    if args.algorithm != "tree":
+    if not wanted:
         if given:
-            raise SimspecError(f"{given[0]} sets the tree of --algorithm tree")
+            raise SimspecError(f"{given[0]} sets the tree of {owner}")
         return {}
     if args.tree is not None and args.tree_budget is not None:
         raise SimspecError("give --tree (a shape) or --tree-budget (Sequoia's optimal tree), not both")
     from .trees import PositionalTreeAcceptance, TokenTree, optimal_tree
 
     law = None
+    if args.sibling_acceptance is not None and not 0.0 <= args.sibling_acceptance <= 1.0:
+        raise SimspecError(f"--sibling-acceptance must be a probability in [0, 1], got {args.sibling_acceptance:g}")
     if args.sibling_acceptance is not None or args.tree_budget is not None:
         law = PositionalTreeAcceptance.from_chain_rate(float(scenario.acceptance.mean),
                                                        sibling_rate=args.sibling_acceptance)
@@ -613,7 +655,7 @@ def _cmd_simulate(args) -> int:
     scenario = _scenario(args)
     if args.algorithm in ("pearl", "pipeline", "tree") and (args.gantt or args.trace):
         raise SimspecError(f"--gantt and --trace are not drawn for {args.algorithm} yet: drop them")
-    tree_kw = _tree_flags(args, scenario)
+    tree_kw = _tree_flags(args, scenario, args.algorithm == "tree", "--algorithm tree")
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:
         raise SimspecError("--gantt-window needs --gantt FILE")

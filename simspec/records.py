@@ -6,7 +6,7 @@ replication for a random acceptance process, one per recorded trace when traces
 are replayed (replaying the same trace twice is not new evidence).
 
 * :class:`AlgorithmResult` — one algorithm by closed form or Monte Carlo;
-* :class:`Comparison` — non-SI, SI and DSI on one scenario, with paired speedups;
+* :class:`Comparison` — non-SI, SI and DSI on one scenario, with paired speedups (and any extra algorithms);
 * :class:`RunRecord` — one discrete-event run; :class:`SimulationResult` — its replications.
 
 The records share field names (``latency_per_token_ms``, ``gpu_seconds_per_token``,
@@ -296,7 +296,8 @@ def _flat_row(values: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[st
     return row
 
 
-_ALGORITHM_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI"}
+_ALGORITHM_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI", "tree": "tree", "pearl": "PEARL",
+                    "pipeline": "pipeline"}
 
 #: (label, attribute) of the rows every algorithm table prints, in order.
 _ROWS = (
@@ -381,10 +382,13 @@ _SPEEDUP_LABELS = {"si_vs_nonsi": "SI vs non-SI", "dsi_vs_si": "DSI vs SI", "dsi
 
 @dataclass(frozen=True)
 class Comparison(TableRecord):
-    """non-SI, SI and DSI on one scenario, with paired speedups.
+    """non-SI, SI and DSI on one scenario, with paired speedups, and any extra algorithms.
 
     ``speedup`` maps ``si_vs_nonsi``, ``dsi_vs_si``, ``dsi_vs_nonsi`` and
     ``dsi_vs_baseline`` (baseline = the faster of SI and non-SI) to estimates.
+    ``extras`` maps the extra algorithms ``compare(extra=...)`` ran (``"tree"``,
+    ``"pearl"``, ``"pipeline"``) to their results, printed as more columns;
+    each adds ``<name>_vs_nonsi`` and ``<name>_vs_si`` to ``speedup``.
     """
 
     scenario: Mapping[str, Any]
@@ -392,35 +396,46 @@ class Comparison(TableRecord):
     si: AlgorithmResult
     dsi: AlgorithmResult
     speedup: Mapping[str, Estimate] = field(default_factory=dict)
+    extras: Mapping[str, AlgorithmResult] = field(default_factory=dict)
 
     @property
     def results(self) -> tuple[AlgorithmResult, AlgorithmResult, AlgorithmResult]:
         return (self.nonsi, self.si, self.dsi)
 
+    @property
+    def all_results(self) -> tuple[AlgorithmResult, ...]:
+        """non-SI, SI, DSI and the extra algorithms, in the table's column order."""
+        return (self.nonsi, self.si, self.dsi, *self.extras.values())
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"scenario": dict(self.scenario)}
         for name in ("nonsi", "si", "dsi"):
             out[name] = getattr(self, name).to_dict()
+        for name, r in self.extras.items():
+            out[name] = r.to_dict()
         out["speedup"] = {k: v.mean for k, v in self.speedup.items()}
         out["speedup_ci"] = {k: [v.low, v.high] for k, v in self.speedup.items() if v.n > 0}
         return out
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One flat row per algorithm, with interval columns, the speedups over non-SI and the scenario."""
+        """One flat row per algorithm, with interval columns, the speedups over non-SI and the scenario.
+
+        Rows of extra algorithms also hold ``speedup_vs_si``.
+        """
         rows = []
-        for r in self.results:
+        for r in self.all_results:
             values = r._values()
-            if r.algorithm == "si":
-                values["speedup_vs_nonsi"] = self.speedup.get("si_vs_nonsi")
-            elif r.algorithm == "dsi":
-                values["speedup_vs_nonsi"] = self.speedup.get("dsi_vs_nonsi")
-            else:
+            if r.algorithm == "nonsi":
                 values["speedup_vs_nonsi"] = Estimate.exact(1.0, "x")
+            else:
+                values["speedup_vs_nonsi"] = self.speedup.get(f"{r.algorithm}_vs_nonsi")
+            if r.algorithm in self.extras:
+                values["speedup_vs_si"] = self.speedup.get(f"{r.algorithm}_vs_si")
             rows.append(_flat_row(values, self.scenario))
         return rows
 
     def to_frame(self):
-        """The three algorithms as a pandas DataFrame (needs pandas installed)."""
+        """The algorithms as a pandas DataFrame, one row each (needs pandas installed)."""
         return to_frame(self.to_records())
 
     def _table(self):
@@ -428,11 +443,20 @@ class Comparison(TableRecord):
         head = (f"scenario: target {sc['target_tpot_ms']:g} ms/token, drafter {sc['drafter_tpot_ms']:g} ms/token "
                 f"(c = {sc['c']:.4g}), acceptance {sc['acceptance']}, S = {sc['tokens']} tokens, "
                 f"method {sc.get('method', self.si.method)}")
-        rows = [(label, [getattr(r, attr) for r in self.results]) for label, attr in _ROWS]
+        results = self.all_results
+        rows = [(label, [getattr(r, attr) for r in results]) for label, attr in _ROWS]
+        labels = dict(_SPEEDUP_LABELS)
+        for name in self.extras:
+            shown = _ALGORITHM_NAMES.get(name, name)
+            labels[f"{name}_vs_nonsi"] = f"{shown} vs non-SI"
+            labels[f"{name}_vs_si"] = f"{shown} vs SI"
         notes = ["speedups:"] + [f"  {label:<28} {_speedup_text(self.speedup[key])}"
-                                 for key, label in _SPEEDUP_LABELS.items() if key in self.speedup]
+                                 for key, label in labels.items() if key in self.speedup]
+        if any(r.notes for r in self.extras.values()):
+            notes += ["notes:"] + [f"  {_ALGORITHM_NAMES.get(name, name)}: {r.notes}"
+                                   for name, r in self.extras.items() if r.notes]
         notes += _interval_notes(self.results)
-        return head, ["non-SI", "SI", "DSI"], rows, notes
+        return head, [_ALGORITHM_NAMES.get(r.algorithm, r.algorithm) for r in results], rows, notes
 
 
 def _speedup_text(e: Estimate) -> str:

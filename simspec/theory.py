@@ -354,9 +354,20 @@ def pearl_latency_per_token(a, c, gamma, slope=0.0):
     if g < 2:
         raise InvalidParameterError("PEARL's window gamma must hold at least 2 drafts")
     s = float(_slope(slope, g))
+    return _pearl_rates(a, c, g, 1.0 + s * (g - 1), 1.0 + s * g)["latency"]
+
+
+def _pearl_rates(a: float, c: float, g: int, v_short: float, v_full: float) -> dict[str, float]:
+    """PEARL's long-run rates per token: ``latency``, ``rounds``, ``drafts``, ``target_busy``, ``drafter_busy``.
+
+    Times in target forwards; ``v_short`` and ``v_full``: the verification forwards of a window of
+    ``g − 1`` and of ``g`` drafts (``1 + slope·w`` for an affine target, any values for a measured
+    one).  Every round drafts ``g`` tokens (``S → ∞``: no window is cut).
+    """
     draft = g * c
     # states: 0 = pre-verify, 1 = post-verify of gamma - 1 drafts, 2 = post-verify of gamma drafts
-    time = np.array([max(1.0, draft), max(1.0 + s * (g - 1), draft), max(1.0 + s * g, draft)])
+    busy = np.array([1.0, v_short, v_full])
+    time = np.maximum(busy, draft)
     tokens = np.zeros(3)
     P = np.zeros((3, 3))
     P[0, 1], P[0, 0], tokens[0] = a, 1.0 - a, 1.0
@@ -368,4 +379,6 @@ def pearl_latency_per_token(a, c, gamma, slope=0.0):
     # stationary distribution: pi P = pi, sum(pi) = 1
     A = np.vstack([P.T - np.eye(3), np.ones(3)])
     pi = np.linalg.lstsq(A, np.array([0.0, 0.0, 0.0, 1.0]), rcond=None)[0]
-    return float(pi @ time / (pi @ tokens))
+    per_round = float(pi @ tokens)
+    return {"latency": float(pi @ time) / per_round, "rounds": 1.0 / per_round, "drafts": g / per_round,
+            "target_busy": float(pi @ busy) / per_round, "drafter_busy": draft / per_round}
