@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "write_csv", "write_json", "write_numbers", "read_numbers",
-           "decoded_lines"]
+           "decoded_lines", "add_reference_flag", "check_reference_flag", "write_experiment_numbers"]
 
 
 def _umask() -> int:
@@ -118,3 +118,30 @@ def decoded_lines(raw_lines: Iterable[bytes], source: Any, what: str,
         if lineno == 1:
             line = line.lstrip("\ufeff")
         yield lineno, line.rstrip("\r\n")
+
+
+# -- the experiments' regeneration protocol (tests/test_experiments_regen.py) -------------------------------------
+
+REFERENCE_HELP = ("with --quick: also write the numbers to quick_reference.json beside this script "
+                  "(what tests/test_experiments_regen.py compares a fresh quick run with)")
+
+
+def add_reference_flag(parser) -> None:
+    """An experiment's ``--reference`` flag (see :func:`write_experiment_numbers`)."""
+    parser.add_argument("--reference", action="store_true", help=REFERENCE_HELP)
+
+
+def check_reference_flag(args) -> None:
+    """``--reference`` needs ``--quick``: the reference holds the quick run's numbers."""
+    if getattr(args, "reference", False) and not getattr(args, "quick", False):
+        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+
+
+def write_experiment_numbers(out: str | os.PathLike, script_dir: str | os.PathLike, columns: Sequence[str],
+                             rows: Iterable[Sequence[Any]], *, reference: bool = False, **meta: Any) -> None:
+    """``out/numbers.json`` (every number of the run), and with ``reference`` also
+    ``script_dir/quick_reference.json``, the numbers a fresh quick run must reproduce."""
+    rows = [list(r) for r in rows]
+    write_numbers(Path(out) / "numbers.json", columns, rows, **meta)
+    if reference:
+        write_numbers(Path(script_dir) / "quick_reference.json", columns, rows, **meta)

@@ -33,7 +33,7 @@ import numpy as np
 from simspec import Scenario
 from simspec.deployment import dsi_servers_needed
 from simspec.des import simulate
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_numbers
 from simspec.records import Estimate
 
 TARGET_MS = 30.0
@@ -306,12 +306,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-reps", type=int, default=None, help="default 40")
     p.add_argument("--workers", type=int, default=None, help="processes (default: 1 with --quick, else min(2, CPUs))")
     p.add_argument("--no-png", action="store_true", help="skip the figure")
-    p.add_argument("--reference", action="store_true",
-                   help="with --quick: also write the numbers to quick_reference.json beside this script "
-                        "(what tests/test_experiments_regen.py compares a fresh quick run with)")
+    add_reference_flag(p)
     args = p.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     q = args.quick
     tokens = args.tokens or (100 if q else 200)
     search_reps = args.search_reps or (2 if q else 10)

@@ -34,7 +34,7 @@ import numpy as np
 from simspec import Scenario
 from simspec.des import simulate
 from simspec.deployment import PAPER_SERVERS, Overheads, dsi_servers_needed
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 from simspec.records import Estimate
 from simspec.reference import DSI_PAPER_TABLE, PublishedPair
 
@@ -280,12 +280,9 @@ def main(argv=None) -> int:
     p.add_argument("--tokens", type=int, nargs="+", default=None, help="values of S (default 50 200)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes (default: 1 with --quick, else min(2, CPUs))")
-    p.add_argument("--reference", action="store_true",
-                   help="with --quick: also write the numbers to quick_reference.json beside this script "
-                        "(what tests/test_experiments_regen.py compares a fresh quick run with)")
+    add_reference_flag(p)
     args = p.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     q = args.quick
     tokens_list = args.tokens or ([50] if q else [50, 200])
     search_tokens = args.search_tokens or (100 if q else 500)
@@ -301,9 +298,7 @@ def main(argv=None) -> int:
     write_csv(out / "table.csv", cols, rows)
     numbers = dict(experiment="dsi_table", mode="quick" if q else "full", seed=args.seed, tokens=tokens_list,
                    search_tokens=search_tokens, eval_tokens=eval_tokens)
-    write_numbers(out / "numbers.json", cols, rows, **numbers)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", cols, rows, **numbers)
+    write_experiment_numbers(out, Path(__file__).parent, cols, rows, reference=args.reference, **numbers)
     atomic_write_text(out / "summary.md", text)
     sys.stdout.write(text)
     return 0

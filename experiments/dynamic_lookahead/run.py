@@ -43,7 +43,7 @@ from simspec import (
     TraceAcceptance,
     simulate,
 )
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 from simspec.montecarlo.si import si_run
 from simspec.policy_ranking import rank_policies, train_learned
 from simspec.signals import ConfidenceSignal
@@ -214,11 +214,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smaller grid, fewer replications (tests)")
     ap.add_argument("--no-png", action="store_true", help="skip the figure")
     ap.add_argument("--no-real", action="store_true", help="skip the real pair's section")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script")
+    add_reference_flag(ap)
     args = ap.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = si_grid(args.quick) + dsi_section(args.quick) + mbpp_section()
@@ -226,9 +224,7 @@ def main(argv=None) -> int:
         rows += real_pair_section(args.quick)
     write_csv(out / "results.csv", COLUMNS, rows)
     meta = {"experiment": "dynamic_lookahead", "mode": "quick" if args.quick else "full"}
-    write_numbers(out / "numbers.json", COLUMNS, rows, **meta)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", COLUMNS, rows, **meta)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, rows, reference=args.reference, **meta)
     text = summary(rows)
     atomic_write_text(out / "summary.txt", text)
     if not args.no_png:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 from simspec.sampling import rdk, tli
 from simspec.sampling.vocab import Vocabulary, VocabularyMap
 
@@ -366,12 +366,9 @@ def main(argv=None) -> int:
     ap.add_argument("--beta", type=float, default=1.0, help="Zipf exponent over the members of a family")
     ap.add_argument("--nu", type=float, default=0.3, help="sd of the per-context within-family share noise")
     ap.add_argument("--no-png", action="store_true", help="skip the figure")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script "
-                         "(what tests/test_experiments_regen.py compares a fresh quick run with)")
+    add_reference_flag(ap)
     args = ap.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     q = args.quick
     cfg = Config(
         n_families=args.families or (80 if q else 300), corpus=600 if q else 2000, tuning=150 if q else 400,
@@ -389,9 +386,7 @@ def main(argv=None) -> int:
     table = [[r[c] for c in COLUMNS] for r in rows]
     write_csv(out / "rdk_pruning.csv", COLUMNS, table)
     numbers = dict(experiment="rdk_pruning", mode="quick" if q else "full", seeds=len(seeds))
-    write_numbers(out / "numbers.json", COLUMNS, table, **numbers)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", COLUMNS, table, **numbers)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, table, reference=args.reference, **numbers)
     text = summary(rows, cfg, seeds, header, elapsed)
     atomic_write_text(out / "summary.md", text)
     if not args.no_png:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from simspec import ModelSpec, RooflineLatency, fit_roofline, hardware_preset
-from simspec.io import atomic_write_text, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_experiment_numbers
 from simspec.profiles import ProfileRow, read_profile_table
 from simspec.roofline import score
 
@@ -241,16 +241,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(HERE / "out"), help="output folder")
     ap.add_argument("--quick", action="store_true", help="the same run (it takes seconds), for the regeneration test")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script")
+    add_reference_flag(ap)
     ap.add_argument("--measure-host", action="store_true",
                     help="measure this machine's one-thread bandwidth and float32 throughput instead")
     ap.add_argument("--threads", type=int, default=1, help="with --measure-host: torch threads (default 1)")
     args = ap.parse_args(argv)
     if args.measure_host:
         return measure_host(args.threads)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table: list = []
@@ -260,9 +258,7 @@ def main(argv=None) -> int:
     a100_part(table, lines)
     atomic_write_text(out / "summary.md", "\n".join(lines))
     numbers = dict(experiment="roofline_check", mode="quick" if args.quick else "full")
-    write_numbers(out / "numbers.json", COLUMNS, table, **numbers)
-    if args.reference:
-        write_numbers(HERE / "quick_reference.json", COLUMNS, table, **numbers)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, table, reference=args.reference, **numbers)
     print("\n".join(lines))
     print(f"wrote {out / 'summary.md'}", file=sys.stderr)
     return 0

@@ -36,7 +36,7 @@ import numpy as np
 
 from simspec import IIDAcceptance, serve
 from simspec.hardware import hardware_preset
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 from simspec.roofline import ModelSpec, RooflineLatency
 from simspec.serving import Batching, PoissonArrivals, RequestTable, Workload
 
@@ -209,19 +209,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--quick", action="store_true", help="fewer rates, requests and batch sizes (the test's run)")
     ap.add_argument("--no-png", action="store_true")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script")
+    add_reference_flag(ap)
     args = ap.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = run_load(args.quick) + run_best_k(args.quick) + run_gpus(args.quick) + run_dsi(args.quick)
     meta = {"experiment": "serving_load", "mode": "quick" if args.quick else "full"}
     write_csv(out / "results.csv", COLUMNS, rows)
-    write_numbers(out / "numbers.json", COLUMNS, rows, **meta)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", COLUMNS, rows, **meta)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, rows, reference=args.reference, **meta)
     text = summary(rows)
     atomic_write_text(out / "summary.txt", text)
     if not args.no_png:

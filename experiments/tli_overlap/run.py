@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 from simspec.sampling import slem, slrs, tli
 from simspec.sampling.models import CharLanguage, MixedLanguage, TokenLM, vocabulary_pair
 from simspec.sampling.retokenize import first_token_law
@@ -244,12 +244,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="one seed, closeness 0.7, word overlaps 1, 0.5, 0 (tests)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: 1 with --quick, else min(2, CPUs))")
     ap.add_argument("--no-png", action="store_true", help="skip the figure")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script "
-                         "(what tests/test_experiments_regen.py compares a fresh quick run with)")
+    add_reference_flag(ap)
     args = ap.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     q = args.quick
     seeds = list(range(args.seeds or (1 if q else 4)))
     n_contexts = args.contexts or (150 if q else 400)
@@ -264,9 +261,7 @@ def main(argv=None) -> int:
     table = [[r[c] for c in COLUMNS] for r in rows]
     write_csv(out / "tli_overlap.csv", COLUMNS, table)
     numbers = dict(experiment="tli_overlap", mode="quick" if q else "full", seeds=len(seeds), contexts=n_contexts)
-    write_numbers(out / "numbers.json", COLUMNS, table, **numbers)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", COLUMNS, table, **numbers)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, table, reference=args.reference, **numbers)
     text = summary(rows, seeds, n_contexts, header, elapsed, workers)
     atomic_write_text(out / "summary.md", text)
     if not args.no_png:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from simspec import (AffineLatency, ConstantLatency, IIDAcceptance, PositionalTreeAcceptance, Scenario, TokenTree,
                      best_tree, expected_accepted_length, optimal_tree, simulate, theory)
-from simspec.io import atomic_write_text, write_csv, write_numbers
+from simspec.io import add_reference_flag, atomic_write_text, check_reference_flag, write_csv, write_experiment_numbers
 
 COLUMNS = ["section", "a", "c", "slope_ms", "algorithm", "detail", "value", "value_low", "value_high",
            "gpu_s_per_token", "gpus"]
@@ -138,19 +138,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--quick", action="store_true", help="fewer pairs, replications and budgets (the test's run)")
-    ap.add_argument("--reference", action="store_true",
-                    help="with --quick: also write the numbers to quick_reference.json beside this script")
+    add_reference_flag(ap)
     args = ap.parse_args(argv)
-    if args.reference and not args.quick:
-        raise SystemExit("--reference needs --quick: the reference holds the quick run's numbers")
+    check_reference_flag(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = run_compare(args.quick) + run_slope(args.quick) + run_shapes(args.quick)
     meta = {"experiment": "trees_and_overlap", "mode": "quick" if args.quick else "full"}
     write_csv(out / "results.csv", COLUMNS, rows)
-    write_numbers(out / "numbers.json", COLUMNS, rows, **meta)
-    if args.reference:
-        write_numbers(Path(__file__).parent / "quick_reference.json", COLUMNS, rows, **meta)
+    write_experiment_numbers(out, Path(__file__).parent, COLUMNS, rows, reference=args.reference, **meta)
     text = summary(rows)
     atomic_write_text(out / "summary.txt", text)
     sys.stdout.write(text)
