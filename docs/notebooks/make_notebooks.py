@@ -150,3 +150,30 @@ fig"""),
     new_code_cell("""from simspec.cli import main
 main(["vocab", "--algorithm", "rdk", "--prune", "0.4", "--contexts", "20"])"""),
 ])
+
+write("docs/notebooks/serving_load.ipynb", [
+    new_markdown_cell("# Does my drafter pay under load?\n\nLlama-3-8B on one H100, priced by simspec's roofline (bandwidth efficiency 0.8, compute 0.6, 1.5 ms per forward: stated assumptions, change them below), with a 1B draft model beside it: SI's speedup over plain decoding as the request rate grows, on a continuous-batching engine (`simspec.serve`). The dashed line is the median time per output token, the solid one the mean end-to-end latency; 1x is where SI stops paying."),
+    new_code_cell("""%matplotlib inline
+import simspec
+from simspec import IIDAcceptance, RooflineLatency, load_curve
+
+eff = dict(efficiency=0.8, compute_efficiency=0.6, overhead_ms=1.5)
+target = RooflineLatency("llama-3-8b", "H100", **eff)
+drafter = RooflineLatency("llama-3.2-1b", "H100", **eff)
+curve = load_curve([0.5, 4, 16, 48], target, drafter, IIDAcceptance(0.7), prompt_len=512, output_len=128,
+                   requests=120, lookahead=4, batching=simspec.Batching(max_batch=64, drafter="shared"),
+                   replications=2, rng=0)
+curve.figure()"""),
+    new_markdown_cell("The same curve as a table, with where it crosses 1:"),
+    new_code_cell("curve"),
+    new_markdown_cell("## Which k at which batch size?\n\nEvery request arrives at once, so the batch stays full: SI's throughput over plain decoding for each lookahead."),
+    new_code_cell("""from simspec import best_k_by_batch
+
+table = best_k_by_batch([1, 16, 64], [1, 2, 3, 4, 6], target, drafter, IIDAcceptance(0.7), prompt_len=512,
+                        output_len=64, batching=simspec.Batching(drafter="shared"), replications=1, rng=0)
+table.figure()"""),
+    new_code_cell("table.best_k()"),
+    new_markdown_cell("## One request at a time\n\nEvery request's TTFT, TPOT and end-to-end latency, as a data frame (pandas):"),
+    new_code_cell("""res = curve.results[-1]
+res.to_frame(per_request=True).groupby("algorithm")[["ttft_ms", "tpot_ms", "e2e_ms"]].describe().T"""),
+])
