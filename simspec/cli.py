@@ -655,7 +655,9 @@ def _cmd_simulate(args) -> int:
     scenario = _scenario(args)
     if args.algorithm in ("pearl", "pipeline", "tree") and (args.gantt or args.trace):
         raise SimspecError(f"--gantt and --trace are not drawn for {args.algorithm} yet: drop them")
-    tree_kw = _tree_flags(args, scenario, args.algorithm == "tree", "--algorithm tree")
+    dsi_tree = args.algorithm == "dsi" and (args.tree is not None or args.tree_budget is not None)
+    tree_kw = _tree_flags(args, scenario, args.algorithm == "tree" or dsi_tree,
+                          "--algorithm tree (or --algorithm dsi with --tree/--tree-budget: tree tasks)")
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:
         raise SimspecError("--gantt-window needs --gantt FILE")

@@ -138,5 +138,61 @@ def test_default_tree_is_best_tree_and_errors():
     res = simulate(s, "tree", replications=2, rng=0)
     assert "best_tree" in res.notes and res.lookahead.startswith("tree(")
     from simspec import InvalidParameterError
-    with pytest.raises(InvalidParameterError, match="'tree' algorithm"):
+    with pytest.raises(InvalidParameterError, match="tree of 'tree'"):
         simulate(s, "si", tree=TokenTree.chain(2))
+
+
+@pytest.mark.parametrize("servers, chain", [(None, True), (3, True), (2, False)])
+def test_dsi_with_a_chain_tree_is_dsi_run_by_run(servers, chain):
+    """Tree tasks that are chains of k drafts: DSI's own run, float for float."""
+    s = Scenario(ConstantLatency(30.0), ConstantLatency(4.0), IIDAcceptance(0.7), lookahead=3, tokens=200,
+                 servers=servers, chain=chain)
+    spec = TreeSpec(TokenTree.chain(3), PositionalTreeAcceptance.from_chain_rate(0.7))
+    rng = np.random.default_rng(5)
+    for _ in range(8):
+        acc = rng.random(200) < 0.7
+        plain = run_once(s, "dsi", acc, lookahead=3)
+        tree = run_once(s, "dsi", acc, lookahead=spec)
+        assert tree.latency_ms == plain.latency_ms
+        assert (tree.target_forwards, tree.drafter_forwards, tree.rejections) == (
+            plain.target_forwards, plain.drafter_forwards, plain.rejections)
+
+
+def test_dsi_tree_tasks_rescue_rejections_by_hand():
+    """k = 2, a sibling at each level accepted for sure (h_2 = 1), unlimited servers, no chain.
+
+    T = 10 (any width), d = 1. Outcomes: position 0 rejected, everything else accepted.
+    The first task (drafts 0, 1 at t = 2) returns at 12: the top draft at 0 is rejected, its sibling
+    accepted, then the sibling's rank-1 child (position 1, accepted): 2 drafts accepted + the bonus at 2,
+    so V = 3 at t = 12 and the drafter restarts at 3. Tasks at 3..4 (t = 14), 5..6 (t = 16), 7.. :
+    all accepted from then on; with S = 7, the task covering 5..6 (bonus 7 >= S) finishes the run at 26.
+    Without the sibling (plain DSI), position 0's correction gives V = 1 at 12 and the run ends later.
+    """
+    law = PositionalTreeAcceptance.from_conditional([0.5, 1.0])  # h_1 = 0.5 (unused: outcomes decide), h_2 = 1
+    tree = TokenTree.k_ary(2, depth=2)
+    spec = TreeSpec(tree, law)
+    s = Scenario(ConstantLatency(10.0), ConstantLatency(1.0), IIDAcceptance(0.5), tokens=7, chain=False)
+    acc = np.array([0, 1, 1, 1, 1, 1, 1], bool)
+    rec = run_once(s, "dsi", acc, lookahead=spec)
+    plain = run_once(s, "dsi", acc, lookahead=2)
+    assert rec.latency_ms == pytest.approx(26.0)
+    assert plain.latency_ms > rec.latency_ms
+
+
+def test_dsi_tree_tasks_in_simulate_and_refusals():
+    from simspec import AffineLatency, InvalidParameterError
+    from simspec.errors import UnsupportedScenarioError
+    s = Scenario(AffineLatency(30.0, 0.3), ConstantLatency(3.0), IIDAcceptance(0.7), tokens=300, servers=4)
+    law = PositionalTreeAcceptance.from_chain_rate(0.7, sibling_rate=0.35)
+    tree = TokenTree.k_ary([3, 2, 1])
+    res = simulate(s, "dsi", replications=3, rng=0, tree=tree, tree_acceptance=law)
+    plain = simulate(s.replace(lookahead=3), "dsi", replications=3, rng=0)
+    assert "tree tasks" in res.notes or "verification tasks are trees" in res.notes
+    assert res.lookahead.startswith("tree(")
+    assert res.tokens_per_verification.mean > plain.tokens_per_verification.mean  # siblings rescue rejections
+    with pytest.raises(InvalidParameterError, match="needs tree="):
+        simulate(s, "dsi", tree_acceptance=law)
+    with pytest.raises(UnsupportedScenarioError, match="width"):
+        simulate(s.replace(drafter=AffineLatency(3.0, 0.5)), "dsi", replications=1, tree=tree, tree_acceptance=law)
+    with pytest.raises(UnsupportedScenarioError, match="rank-1 path"):
+        simulate(s, "dsi", replications=1, tree=TokenTree.from_parents([-1, -1, 1]), tree_acceptance=law)

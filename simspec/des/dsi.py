@@ -319,7 +319,7 @@ class DSIRun:
                 if j <= bonus and j < self.S:
                     # a rejected draft in the block, or a wrong next draft (drafted or not: it is known
                     # now); j == S means no rejection left before the end of the run
-                    self._reject(j, now)
+                    self._reject_in_task(task, j, now)
                 else:
                     self._advance_to(bonus + 1, now)
             if not pending or self.finished:
@@ -347,6 +347,12 @@ class DSIRun:
             self._restart(False, now)
         elif self.chain and self.chain_pos != V:
             self._chain_goto(V, now)
+
+    def _reject_in_task(self, task: Task, j: int, now: float) -> None:
+        """The task's verification found the first rejection at ``j``: a chain emits the target's token there.
+
+        (A tree task may rescue it with a sibling: :class:`simspec.des.tree.TreeDSIRun`.)"""
+        self._reject(j, now)
 
     def _reject(self, r: int, now: float) -> None:
         if self.log:

@@ -29,7 +29,7 @@ from ..records import RunRecord, SimulationResult
 from ..scenario import Scenario
 from .dsi import DSIRun
 from .overlap import pearl_process, pearl_window, pipeline_process
-from .tree import TreeSpec, tree_process, tree_spec
+from .tree import TreeDSIRun, TreeSpec, tree_process, tree_spec
 from .si import nonsi_process, si_process
 from .trace import EventLog
 
@@ -142,7 +142,11 @@ def run_once(
         log(0.0, "prefill_start", "prefill")
         env.run(until=ttft)
         log(ttft, "prefill_end", "prefill")
-    if algorithm == "dsi":
+    if algorithm == "dsi" and isinstance(lookahead, TreeSpec):
+        run = TreeDSIRun(env, A, nxt.tolist(), lookahead.tree.depth, s.target, s.drafter, rng, s.servers, queue,
+                         chain, overheads, s.prompt_len, log, signals, spec=lookahead)
+        k = lookahead.label
+    elif algorithm == "dsi":
         k = lookahead if lookahead is not None else _resolve_dsi(s)[0]
         if isinstance(k, LookaheadPolicy):
             k = k.static_k if k.static_k is not None else _dsi_policy(k)
@@ -152,6 +156,7 @@ def run_once(
         run = DSIRun(env, A, nxt.tolist(), rule, s.target, s.drafter, rng, s.servers, queue, chain, overheads,
                      s.prompt_len, log, signals)
         k = k.name if isinstance(k, LookaheadPolicy) else k
+    if algorithm == "dsi":
         run.start()
         env.run(until=run.done)
         end = run.end_time
@@ -275,8 +280,9 @@ def simulate(
     algorithm = algorithm.lower()  # type: ignore[assignment]
     if algorithm not in ALGORITHMS:
         raise InvalidParameterError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    if (tree is not None or tree_acceptance is not None) and algorithm != "tree":
-        raise InvalidParameterError(f"tree and tree_acceptance set the 'tree' algorithm's tree, not {algorithm!r}'s")
+    if (tree is not None or tree_acceptance is not None) and algorithm not in ("tree", "dsi"):
+        raise InvalidParameterError(f"tree and tree_acceptance set the tree of 'tree' (tree SI) or 'dsi' (tree "
+                                    f"tasks), not {algorithm!r}'s")
     scenario = _deployment(scenario, queue, chain, overheads)
     if isinstance(rng, np.random.Generator):  # a generator advances: two calls draw different runs
         seeds = rng.bit_generator.seed_seq.spawn(reps)
@@ -288,7 +294,13 @@ def simulate(
                  for i in range(reps)]
     note = ""
     target_servers = 1
-    if algorithm == "dsi":
+    if algorithm == "dsi" and (tree is not None or tree_acceptance is not None):
+        if tree is None:
+            raise InvalidParameterError("DSI with tree tasks needs tree=TokenTree(...) (its depth is the lookahead)")
+        lookahead, note = tree_spec(scenario, tree, tree_acceptance)
+        note = (note + "; " if note else "") + "verification tasks are trees; the drafter follows the rank-1 path"
+        target_servers = scenario.servers
+    elif algorithm == "dsi":
         lookahead, note = _resolve_dsi(scenario)
         # a stop rule's blocks vary: without a server count, it uses what its tasks need (the runs' peak)
         target_servers = scenario.servers or (int(dsi_servers_needed(scenario, lookahead))

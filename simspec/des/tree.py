@@ -43,10 +43,12 @@ from functools import lru_cache
 import numpy as np
 import simpy
 
+from ..errors import UnsupportedScenarioError
 from ..latency import LatencyModel, sample_latency
+from .dsi import DSIRun
 from .config import Overheads
 
-__all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec"]
+__all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec", "TreeDSIRun"]
 
 
 @lru_cache(maxsize=256)
@@ -172,3 +174,85 @@ def tree_spec(scenario, tree=None, law=None) -> tuple[TreeSpec, str]:
     if tree.size == 0:
         raise InvalidParameterError("the tree is empty (budget 0: plain decoding); run 'nonsi', or give a tree")
     return TreeSpec(tree, law), note
+
+
+def _rank1_depth(kids) -> int:
+    """How deep the rank-1 path from the root goes."""
+    node, d = -1, 0
+    while kids[node]:
+        node, d = kids[node][0], d + 1
+    return d
+
+
+class TreeDSIRun(DSIRun):
+    """DSI whose verification tasks are token trees (SpecInfer-style trees in Timor et al.'s DSI).
+
+    The drafter drafts the tree's rank-1 path continuously, ``k = depth`` drafts a block, as DSI
+    drafts its chain; every task verifies the whole tree rooted at the block's start, one forward of
+    the tree's ``width`` tokens.  A result whose first rejection ``j`` lies inside the block may be
+    rescued: the rank-``r`` sibling at that depth is accepted at the tree law's conditional rate (the
+    run's random stream), and the walk goes on in its subtree by the rules of :func:`tree_process`.
+    The tokens emitted end at the walk's last position ``p + n`` (the target's correction or bonus),
+    and — the drafter's speculation having followed the rank-1 path — the drafter restarts after it.
+    Drafting the tree level by level costs what the rank-1 chain costs only when the drafter's
+    forward does not depend on its width, so other drafters are refused; per-emitted-token overheads
+    are refused too (the coordinator's hold would need the rescue before the result).
+    """
+
+    def __init__(self, *args, spec: TreeSpec, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _, kids, widths, _ = _structure(spec.parents)
+        if _rank1_depth(kids) != len(widths):
+            raise UnsupportedScenarioError(
+                f"DSI drafts the tree's rank-1 path; {spec.label} is deeper off that path: give a tree whose "
+                "first child at each level leads to its deepest level (k-ary and Sequoia's trees do)")
+        wide = max(widths)
+        if abs(float(self.drafter.forward(wide, self.prompt)) - float(self.drafter.forward(1, self.prompt))) > \
+                1e-9 * max(1.0, float(self.drafter.forward(1, self.prompt))):
+            raise UnsupportedScenarioError(
+                "DSI with tree tasks drafts the rank-1 path one token a forward and the siblings in the same "
+                "forwards: it needs a drafter whose forward does not depend on its width")
+        if self.ov.per_emitted_token_ms:
+            raise UnsupportedScenarioError("DSI with tree tasks does not model per_emitted_token_ms yet")
+        self.spec = spec
+        self._kids = kids
+        self._width = len(spec.parents) + 1
+        if self.t_const:
+            self.v_const = float(self.target.forward(self._width, self.prompt))
+            self._service = self.ov.startup_ms + self.v_const
+
+    def _verify_time(self, p: int, k: int) -> float:
+        if self.v_const is not None:
+            return self.v_const
+        return sample_latency(self.target, self.rng, self._width, self.prompt + p)
+
+    def _reject_in_task(self, task, j: int, now: float) -> None:
+        p, kids, hz, ok = task.p, self._kids, self.spec.hazards, self._acc
+        depth = j - p + 1  # the rejected draft's depth in the tree
+        if depth > len(kids) or depth < 1:
+            self._reject(j, now)
+            return
+        node = -1
+        for _ in range(depth - 1):  # the rank-1 path down to the rejected draft's parent
+            node = kids[node][0]
+        n = depth - 1
+        while True:
+            chosen = None
+            for r, child in enumerate(kids[node], start=1):
+                if r == 1:
+                    if n != depth - 1 and ok[p + n]:
+                        chosen = child
+                        break
+                    continue
+                row = hz[min(n + 1, hz.shape[0]) - 1]
+                h = row[r - 1] if r - 1 < row.size else 0.0
+                if h > 0 and self.rng.random() < h:
+                    chosen = child
+                    break
+            if chosen is None:
+                break
+            node, n = chosen, n + 1
+            if p + n >= self.S:
+                break
+        self._reject(min(p + n, self.S - 1), now)
+
