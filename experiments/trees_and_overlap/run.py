@@ -4,7 +4,8 @@ Usage:  python experiments/trees_and_overlap/run.py [--out DIR] [--quick] [--ref
 
 1. **Side by side** (``compare``): non-SI, SI at its best static ``k``, tree SI at ``best_tree``'s tree,
    PEARL at its default window, the asynchronous pipeline, and DSI (1 target server without the chain,
-   and 2 with it), all in the discrete-event engine on common outcomes. Each pair is a target of 30 ms
+   2 with it, and 2 whose verification tasks are the tree SI's tree), all in the discrete-event engine
+   on common outcomes. Each pair is a target of 30 ms
    plus 0.3 ms per extra token in a forward (a GPU's cheap width), a drafter of ``c`` × 30 ms, i.i.d.
    acceptance ``a``; the tree law's later siblings are accepted at ``a / 2`` once the earlier ones are
    rejected. Reported: latency per token, GPU-seconds per token (busy time), and GPUs held.
@@ -64,6 +65,8 @@ def run_compare(quick: bool) -> list[list]:
         tree = best_tree(law, target, drafter).tree
         runs[("tree", f"size {tree.size}, depth {tree.depth}")] = (
             simulate(base, "tree", replications=reps, rng=0, tree=tree, tree_acceptance=law), 2)
+        runs[("DSI", "2 servers, tree tasks")] = (
+            simulate(base.replace(servers=2), "dsi", replications=reps, rng=0, tree=tree, tree_acceptance=law), 3)
         for (alg, detail), (res, gpus) in runs.items():
             e = res.latency_per_token_ms
             detail = detail or str(res.lookahead)
