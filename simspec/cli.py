@@ -893,7 +893,7 @@ def _cmd_sweep(args) -> int:
     try:
         res = sweep(grid, engine=run.get("engine", "compare"), method=run.get("method", "montecarlo"),
                     algorithm=run.get("algorithm", "dsi"), replications=run.get("replications"),
-                    rng=run.get("seed", 0), batch=run.get("batch", 4), executor=executor,
+                    rng=run.get("seed", 0), batch=run.get("batch", 4), executor=executor, extra=run.get("extra", ()),
                     out=out / "rows.jsonl", resume=args.resume, progress=args.progress)
     finally:
         if close is not None:

@@ -198,8 +198,9 @@ def _run_row(engine: str, params: Mapping[str, Any], seed: np.random.SeedSequenc
     if engine == "compare":
         method = options.get("method", "montecarlo")
         kw = {"replications": options.get("replications", 200), "rng": seed} if method == "montecarlo" else {}
-        d = compare(s, method, **kw).to_dict()
-        for alg in ("nonsi", "si", "dsi"):
+        extra = tuple(options.get("extra", ()))
+        d = compare(s, method, extra=extra, **kw).to_dict()
+        for alg in ("nonsi", "si", "dsi") + extra:
             _flat(f"{alg}_", d[alg], out)
         out.update(d["speedup"])
         for k, (lo, hi) in d.get("speedup_ci", {}).items():
@@ -275,7 +276,7 @@ def _read_done(path: Path, tidy: bool = True) -> dict[int, dict]:
 
 def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", algorithm: str = "dsi",
           replications: int | None = None, rng=None, executor: Executor | None = None, out=None,
-          resume: bool = False, batch: int = 4, progress: bool = False) -> SweepResult:
+          resume: bool = False, batch: int = 4, progress: bool = False, extra=()) -> SweepResult:
     """Run ``engine`` on every row of ``grid``; see the module docstring.
 
     ``engine``: ``"compare"`` (``method`` ``"theory"`` or ``"montecarlo"``) or ``"simulate"``
@@ -284,7 +285,9 @@ def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", al
     ``i``-th child); ``executor``: a ``concurrent.futures.Executor`` or a Dask ``Client``
     (``None``: this process); ``out``: a ``.jsonl`` file the rows stream into (its folder must
     exist); ``resume``: keep the complete rows already in ``out`` and run the rest (without it,
-    an existing ``out`` is an error); ``batch``: rows per task.
+    an existing ``out`` is an error); ``batch``: rows per task; ``extra``: with ``compare``, the
+    extra columns of :func:`simspec.compare` (``"tree"``, ``"pearl"``, ``"pipeline"``), each row then
+    carrying ``<name>_...`` fields and their speedups.
     """
     if engine not in ("compare", "simulate"):
         raise InvalidParameterError(f"engine must be 'compare' or 'simulate', got {engine!r}")
@@ -306,6 +309,14 @@ def sweep(grid: Grid, *, engine: str = "compare", method: str = "montecarlo", al
     seeds = [np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key + (i,), pool_size=ss.pool_size)
              for i in range(len(rows))]
     options = {"method": method, "algorithm": algorithm}
+    if extra:
+        from .compare import EXTRAS
+
+        extra = tuple(x.strip() for x in extra.split(",")) if isinstance(extra, str) else tuple(extra)
+        unknown = [x for x in extra if x not in EXTRAS]
+        if engine != "compare" or unknown:
+            raise InvalidParameterError(f"extra takes {', '.join(EXTRAS)} with engine 'compare', got {extra!r}")
+        options["extra"] = extra
     if replications is not None:
         options["replications"] = int_at_least("replications", replications, 2 if engine == "compare" else 1)
     for params in rows[:1]:
@@ -376,7 +387,7 @@ def load_sweep_file(path: str | os.PathLike) -> tuple[Grid, dict[str, Any]]:
         raise InvalidParameterError(f"{path}: unknown section(s) {sorted(unknown)}; a sweep file has [grid.product], "
                                     "[grid.zip], [grid.fixed] and [run]")
     run = dict(data.get("run", {}))
-    bad = set(run) - {"engine", "method", "algorithm", "replications", "seed", "batch"}
+    bad = set(run) - {"engine", "method", "algorithm", "replications", "seed", "batch", "extra"}
     if bad:
         raise InvalidParameterError(f"{path}: unknown [run] key(s) {sorted(bad)}")
     try:

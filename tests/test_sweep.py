@@ -226,3 +226,19 @@ def test_the_example_sweep_files_run(path, tmp_path):
     assert len(grid) >= 2 and run["engine"] in ("compare", "simulate")
     assert main(["sweep", str(path), "--out", str(tmp_path / "o")]) == 0
     assert len((tmp_path / "o" / "rows.jsonl").read_text().splitlines()) == len(grid)
+
+
+def test_sweep_extra_columns_and_their_refusals(tmp_path):
+    """extra=("tree", "pearl"): each row carries the extras' fields and speedups, equal to compare's own."""
+    from simspec import compare
+    from simspec.sweeps import scenario_from_params
+    grid = Grid(product={"acceptance": [0.6, 0.8]}, fixed={"target_ms": 30.0, "drafter_ms": 3.0, "tokens": 300})
+    res = sweep(grid, method="theory", extra="tree,pearl")
+    for row in res.rows:
+        d = compare(scenario_from_params(row["params"]), "theory", extra=("tree", "pearl")).to_dict()
+        assert row["result"]["tree_latency_per_token_ms"] == d["tree"]["latency_per_token_ms"]
+        assert row["result"]["pearl_vs_si"] == d["speedup"]["pearl_vs_si"]
+    with pytest.raises(InvalidParameterError, match="extra takes"):
+        sweep(grid, method="theory", extra=("trees",))
+    with pytest.raises(InvalidParameterError, match="extra takes"):
+        sweep(grid, engine="simulate", extra=("tree",))
