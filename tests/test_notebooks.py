@@ -26,4 +26,4 @@ def test_notebook_runs_and_shows_a_figure_first(path):
 
 def test_there_are_notebooks():
     assert {p.name for p in NOTEBOOKS} >= {"lookahead_policies.ipynb", "speedup_bounds.ipynb", "dsi_design.ipynb",
-                                           "real_pair.ipynb", "vocabulary.ipynb", "serving_load.ipynb"}
+                                           "real_pair.ipynb", "vocabulary.ipynb", "serving_load.ipynb", "trees_and_overlap.ipynb"}

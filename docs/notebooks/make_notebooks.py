@@ -177,3 +177,57 @@ table.figure()"""),
     new_code_cell("""res = curve.results[-1]
 res.to_frame(per_request=True).groupby("algorithm")[["ttft_ms", "tpot_ms", "e2e_ms"]].describe().T"""),
 ])
+
+write("docs/notebooks/trees_and_overlap.ipynb", [
+    new_markdown_cell("# Chain, tree, overlap or DSI for my pair?\n\nEvery algorithm on the same acceptance outcomes in the discrete-event engine: latency per token (bars) and GPU-seconds per token (dots). The target costs 30 ms plus 0.3 ms per extra token in a forward; change the pair in the first cell."),
+    new_code_cell("""%matplotlib inline
+from matplotlib.figure import Figure
+from simspec import (AffineLatency, ConstantLatency, IIDAcceptance, PositionalTreeAcceptance, Scenario, best_tree,
+                     simulate)
+
+a, c = 0.8, 0.05
+target, drafter = AffineLatency(30.0, 0.3), ConstantLatency(c * 30.0)
+s = Scenario(target, drafter, IIDAcceptance(a), tokens=1000)
+law = PositionalTreeAcceptance.from_chain_rate(a, sibling_rate=a / 2)   # second choices accepted less often
+tree = best_tree(law, target, drafter).tree
+runs = {
+    "non-SI": simulate(s, "nonsi", replications=4, rng=0),
+    "SI": simulate(s, "si", replications=4, rng=0),
+    "tree": simulate(s, "tree", replications=4, rng=0, tree=tree, tree_acceptance=law),
+    "PEARL": simulate(s, "pearl", replications=4, rng=0),
+    "pipeline": simulate(s, "pipeline", replications=4, rng=0),
+    "DSI (2 servers)": simulate(s.replace(servers=2), "dsi", replications=4, rng=0),
+    "DSI, tree tasks": simulate(s.replace(servers=2), "dsi", replications=4, rng=0, tree=tree, tree_acceptance=law),
+}
+fig = Figure(figsize=(8, 3.2), layout="constrained")
+ax = fig.subplots()
+names = list(runs)
+ax.bar(names, [r.latency_per_token_ms.mean for r in runs.values()], color="#0072B2")
+ax.set_ylabel("latency per token (ms)")
+ax2 = ax.twinx()
+ax2.plot(names, [1000 * r.gpu_seconds_per_token.mean for r in runs.values()], "o", color="#D55E00")
+ax2.set_ylabel("GPU-ms per token", color="#D55E00")
+ax.set_title(f"a = {a}, c = {c}; tree: {tree.size} nodes, depth {tree.depth}")
+ax.tick_params(axis="x", labelrotation=20)
+fig"""),
+    new_markdown_cell("## The best tree depends on the verification's cost\n\nSequoia's optimal tree for each budget, priced by the latency model: as the cost per extra token grows, the best tree shrinks."),
+    new_code_cell("""fig = Figure(figsize=(8, 3.2), layout="constrained")
+left, right = fig.subplots(1, 2)
+slopes = [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0]
+choices = [best_tree(law, AffineLatency(10.0, s_), ConstantLatency(1.5), budgets=range(0, 65)) for s_ in slopes]
+left.plot(slopes, [ch.tree.size for ch in choices], "o-")
+left.set_xlabel("target's cost per extra token (ms, 10 ms forward)")
+left.set_ylabel("best tree size (nodes)")
+from simspec import TokenTree, expected_accepted_length, optimal_tree
+budgets = [1, 2, 4, 8, 16, 32, 64]
+for name, make in (("chain", TokenTree.chain), ("optimal", lambda n: optimal_tree(n, law))):
+    right.plot(budgets, [expected_accepted_length(make(n), law) for n in budgets], "o-", label=name)
+right.set_xscale("log", base=2)
+right.set_xlabel("tree budget (nodes)")
+right.set_ylabel("E[tokens per verification]")
+right.legend()
+fig"""),
+    new_markdown_cell("The same comparison as `simspec compare --with tree,pearl` prints it (closed forms):"),
+    new_code_cell("""from simspec import compare
+compare(s, "theory", extra=("tree", "pearl"))"""),
+])
