@@ -23,6 +23,7 @@ from simspec import AffineLatency, ConstantLatency, IIDAcceptance, StaticLookahe
 from simspec.batch_latency import BatchedLatency
 from simspec.deployment import Overheads
 from simspec.serving import Batching, PoissonArrivals, UniformLengths, Workload
+from simspec.serving.dsi import run_dsi_engine
 from simspec.serving.engine import run_engine
 
 
@@ -104,7 +105,9 @@ def main(argv=None) -> int:
     eng = engine("nonsi")
     base = baseline(table, target, args.max_batch)
     np.testing.assert_allclose(base, [r.finish for r in eng.requests], rtol=1e-12)
-    times = {"plain simpy (non-SI)": [], "simspec engine (non-SI)": [], "simspec engine (SI, k=4)": []}
+    times = {"plain simpy (non-SI)": [], "simspec engine (non-SI)": [], "simspec engine (SI, k=4)": [],
+             "simspec DSI engine (k=4, 2 servers)": []}
+    dsi_cfg = Batching(max_batch=args.max_batch, replicas=2)
     for _ in range(args.repeats):
         t = time.perf_counter()
         baseline(table, target, args.max_batch)
@@ -115,12 +118,16 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         engine("si")
         times["simspec engine (SI, k=4)"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        run_dsi_engine(table, outcomes, None, target, drafter, StaticLookahead(4), dsi_cfg, Overheads(),
+                       np.random.default_rng(0))
+        times["simspec DSI engine (k=4, 2 servers)"].append(time.perf_counter() - t)
     ref = statistics.median(times["plain simpy (non-SI)"])
     print(f"{args.requests} requests, max batch {args.max_batch}, Poisson {args.rate}/s; "
           f"median of {args.repeats}, one core")
     for name, ts in times.items():
         m = statistics.median(ts)
-        print(f"  {name:28s} {m:7.2f} s  {args.requests / m:9.0f} requests/s  {ref / m:5.2f}x the baseline")
+        print(f"  {name:36s} {m:7.2f} s  {args.requests / m:9.0f} requests/s  {ref / m:5.2f}x the baseline")
     return 0
 
 
