@@ -36,7 +36,8 @@ import numpy as np
 
 from ..errors import InvalidParameterError, UnsupportedScenarioError
 from ..latency import LatencyModel, check_latency_model, is_deterministic
-from ..trees import TokenTree, _check_acceptance
+from ..trees.law import _check_acceptance
+from ..trees.shapes import TokenTree
 
 __all__ = ["tree_run"]
 
