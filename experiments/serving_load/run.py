@@ -20,7 +20,8 @@ target's GPU (``drafter="shared"``). Requests: Poisson arrivals, prompts of 512 
    left on one: the report of an EAGLE drafter that wins on one GPU and loses on four.
 4. **DSI vs SI vs non-SI on the same 4 target GPUs** (``dsi``): non-SI and SI run one engine copy
    per GPU (SI's draft model on a GPU of its own), DSI shares the 4 as one pool of batching
-   servers (no chain; each request drafts at batch-1 speed); request rate from light to heavy.
+   servers (no chain; its requests share one drafter GPU per target server, each draft a batched
+   drafter forward); request rate from light to heavy.
 
 Writes ``results.csv``, ``numbers.json`` (every number, for the regeneration test), ``summary.txt``
 and ``speedup_vs_rate.png``.

@@ -13,8 +13,9 @@ task's server the same way). Prompts are prefilled on the same servers, as forwa
 What is assumed, and stated in the results:
 
 * no non-SI chain (it would hold a server per request): DSI here is ``chain=False``;
-* each request's drafter drafts at batch-1 speed on drafter capacity of its own (one drafter GPU
-  per target server is counted in the GPU cost, as for SI with a separate drafter);
+* one drafter GPU per target server (counted in the GPU cost, as for SI with a separate drafter);
+  the requests running at once share them, so each draft costs one batched drafter forward over
+  ``ceil(running requests / drafter GPUs)`` sequences (:class:`_SharedDrafter`);
 * at most ``max_batch × servers`` requests run at once; the KV cache is not modelled (refused).
 
 With one server, batch 1 and one request at a time, a request's latency equals
@@ -173,6 +174,58 @@ class _PoolView:
             self.shared.cancelled(it)
 
 
+class _SharedDrafter:
+    """The drafter as one request's DSI sees it: a drafter GPU shared by every request drafting on it.
+
+    Each draft costs one batched drafter forward over the requests drafting on the same GPU at that
+    moment, ``ceil(drafting / drafter_gpus)`` sequences of one token each (the drafter GPUs batch their
+    requests' drafts as a serving engine batches decoding).  It answers as a random latency model
+    (``deterministic = False``), so DSI asks it at every draft and sees the load of that moment.
+    With one request at a time it is the drafter itself.
+    """
+
+    deterministic = False
+    context_dependent = True
+
+    def __init__(self, engine: "_DSIEngine", drafter) -> None:
+        self.engine = engine
+        self.batch_model = drafter
+        self.single = drafter.single()
+        # a fixed drafter (deterministic, blind to the context): one price per batch size, computed once
+        self._memo: dict | None = {} if drafter.deterministic and not self.single.context_dependent else None
+
+    @property
+    def tpot_ms(self) -> float:
+        return self.single.tpot_ms
+
+    @property
+    def ttft_ms(self) -> float:
+        return self.single.ttft_ms
+
+    def _batch(self) -> int:
+        eng = self.engine
+        return max(1, -(-eng.active // eng.cfg.replicas))
+
+    def forward(self, n_new=1, context_len=0, phase="decode"):
+        b = self._batch()
+        if b == 1:
+            return self.single.forward(n_new, context_len, phase)
+        return self.batch_model.step_ms([int(n_new)] * b, [int(context_len)] * b, phase)
+
+    def sample(self, rng, n_new=1, context_len=0, phase="decode"):
+        b = self._batch()
+        memo = self._memo
+        if memo is not None:
+            key = (b, n_new, phase)
+            t = memo.get(key)
+            if t is None:
+                t = memo[key] = float(self.forward(n_new, context_len, phase))
+            return t
+        if b == 1:
+            return self.single.sample(rng, n_new, context_len, phase)
+        return self.batch_model.sample_step(rng, [int(n_new)] * b, [int(context_len)] * b, phase)
+
+
 class _Req:
     __slots__ = ("id", "arrival", "prompt", "S", "first_token", "finish", "preemptions", "drafts", "accepted",
                  "rounds", "replica", "wait_ms", "run")
@@ -194,7 +247,7 @@ class _DSIEngine:
         self.ov = overheads
         self.rng = rng
         self.target_single = target.single()
-        self.drafter_single = drafter.single()
+        self.drafter_shared = _SharedDrafter(self, drafter)
         self.drafter = _Sampler(drafter, rng)
         self.pool = _SharedPool(self.env, cfg, _Sampler(target, rng), overheads.startup_ms)
         self.replicas = self.pool.servers  # steps and batch sizes, for the metrics
@@ -231,7 +284,7 @@ class _DSIEngine:
         nxt = next_rejection(acc[None, :])[0].tolist()
         la = self.lookahead
         k = la.k if type(la) is StaticLookahead else la.start(1)
-        run = DSIRun(self.env, acc, nxt, k, self.target_single, self.drafter_single, self.rng, None, "fifo", False,
+        run = DSIRun(self.env, acc, nxt, k, self.target_single, self.drafter_shared, self.rng, None, "fifo", False,
                      self.ov, r.prompt, None, self.signals[r.id] if self.signals else None)
         run.pool = _PoolView(self.pool, r.prompt)
         r.run = run

@@ -212,8 +212,8 @@ class ServingResult(TableRecord):
                      (("", "mean end-to-end latency"), ("_tpot", "median TPOT"), ("_throughput", "throughput"))]
             notes.append(f"{_NAMES[fast]} vs {_NAMES[slow]}: " + ", ".join(parts))
         if "dsi" in self.metrics:
-            notes.append("DSI: no non-SI chain; each request drafts at batch-1 speed; one drafter GPU per target "
-                         "server counted")
+            notes.append("DSI: no non-SI chain; one drafter GPU per target server, shared by the running requests "
+                         "(each draft is a batched drafter forward)")
         notes.append(f"intervals: 95% over {self.replications} independent replications of the workload"
                      + ("; the requests are replayed from a trace, so they cover acceptance and latency only"
                         if sc.get("trace") else ""))
