@@ -248,12 +248,19 @@ class _DSIEngine:
         self.rng = rng
         self.target_single = target.single()
         self.drafter_shared = _SharedDrafter(self, drafter)
+        self.limit = cfg.max_batch * cfg.replicas
+        single = drafter.single()
+        if drafter.deterministic and not single.context_dependent:
+            # a drafter whose batched draft costs what one draft costs at every batch it can meet (e.g. the
+            # token-count rule on a constant model): DSI's fast path for a fixed drafter is then exact
+            one = float(single.forward(1, 0))
+            if all(float(drafter.step_ms([1] * b, [0] * b)) == one for b in range(2, -(-self.limit // cfg.replicas) + 1)):
+                self.drafter_shared = single
         self.drafter = _Sampler(drafter, rng)
         self.pool = _SharedPool(self.env, cfg, _Sampler(target, rng), overheads.startup_ms)
         self.replicas = self.pool.servers  # steps and batch sizes, for the metrics
         self.preemptions = 0
         self.finished = 0
-        self.limit = cfg.max_batch * cfg.replicas
         self.active = 0
         self.waiting: deque[_Req] = deque()
         self.outcomes, self.signals = outcomes, signals
