@@ -30,7 +30,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -182,18 +181,9 @@ class ProfileBatchLatency:
         raise InvalidParameterError(f"phase must be 'decode' or 'prefill', got {phase!r}")
 
     def _warn(self, phase: str, axis: str, xs: Sequence, x: float) -> None:
-        if len(xs) < 2:
-            return
-        for side, bad, edge in (("below", x < xs[0], xs[0]), ("above", x > xs[-1], xs[-1])):
-            key = (phase, axis, side)
-            if bad and key not in self._warned:
-                from .profiles import ProfileRangeWarning
+        from .profiles import warn_out_of_range
 
-                self._warned.add(key)
-                warnings.warn(
-                    f"batch profile {self.model!r} ({self.source}): {phase} {axis} {x:g} is {side} the measured range "
-                    f"{xs[0]}..{xs[-1]}; using the nearest measured value ({axis} {edge}) there and for every "
-                    f"{axis} {side} it (measure that range to model it)", ProfileRangeWarning, stacklevel=4)
+        warn_out_of_range(self._warned, f"batch profile {self.model!r} ({self.source})", phase, axis, xs, x, x)
 
     def _cell(self, phase: str, n: np.ndarray, c: np.ndarray) -> tuple[float, float] | None:
         """Median and σ of the step, or None when the phase has no rows."""

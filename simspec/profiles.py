@@ -398,6 +398,25 @@ class _Grid:
         return bool(np.any(self.median != self.median[:, :1]))
 
 
+def warn_out_of_range(warned: set, label: str, phase: str, axis: str, xs: Sequence, lo, hi) -> None:
+    """One :class:`ProfileRangeWarning` per (phase, axis, side) when ``lo..hi`` leaves the measured ``xs``.
+
+    The one rule every measured model follows (:class:`ProfileLatency`, the batch profiles of
+    :mod:`simspec.batch_latency`): outside the measured range the nearest measured value is used.
+    An axis with a single measured point is constant along it, without a warning.
+    """
+    if len(xs) < 2:
+        return
+    for side, bad, edge, val in (("below", lo < xs[0], xs[0], lo), ("above", hi > xs[-1], xs[-1], hi)):
+        key = (phase, axis, side)
+        if bad and key not in warned:
+            warned.add(key)
+            warnings.warn(
+                f"{label}: {phase} {axis} {val:g} is {side} the measured range {xs[0]}..{xs[-1]}; using the nearest "
+                f"measured value ({axis} {edge}) there and for every {axis} {side} it (measure that range to "
+                "model it)", ProfileRangeWarning, stacklevel=5)
+
+
 @dataclass(frozen=True, eq=False)
 class ProfileLatency:
     """A latency model read from a measured profile: bilinear in width and context between measured cells.
@@ -502,24 +521,13 @@ class ProfileLatency:
 
     def _check_range(self, grid: _Grid, n, c, phase: str) -> None:
         for axis, xs, x in (("width", grid.widths, n), ("context_len", grid.contexts, c)):
-            if len(xs) < 2:
-                continue
             if np.ndim(x) == 0:
-                lo, hi = x, x
+                warn_out_of_range(self._warned, f"profile {self.model!r} ({self.source})", phase, axis, xs, x, x)
             else:
                 x = np.asarray(x)
-                if x.size == 0:
-                    continue
-                lo, hi = x.min(), x.max()
-            for side, bad, edge, val in (("below", lo < xs[0], xs[0], lo), ("above", hi > xs[-1], xs[-1], hi)):
-                key = (phase, axis, side)
-                if bad and key not in self._warned:
-                    self._warned.add(key)
-                    warnings.warn(
-                        f"profile {self.model!r} ({self.source}): {phase} {axis} {val:g} is {side} the measured "
-                        f"range {xs[0]}..{xs[-1]}; using the nearest measured value ({axis} {edge}) there and "
-                        f"for every {axis} {side} it (measure that range to model it)",
-                        ProfileRangeWarning, stacklevel=4)
+                if x.size:
+                    warn_out_of_range(self._warned, f"profile {self.model!r} ({self.source})", phase, axis, xs,
+                                      x.min(), x.max())
 
     def stochastic(self) -> "ProfileLatency":
         """This profile with ``deterministic = False``: ``sample`` replays the quartiles' spread (log-normal)."""

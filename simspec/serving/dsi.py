@@ -321,7 +321,7 @@ class _DSIEngine:
         self.env.process(self.arrivals())
         n = len(self.requests)
         while self.finished < n:
-            if not self.env._queue:  # pragma: no cover - an engine bug, not a user error
+            if self.env.peek() == float("inf"):  # pragma: no cover - an engine bug, not a user error
                 raise AssertionError(f"the DSI serving engine stalled with {n - self.finished} requests unfinished")
             self.env.step()
 

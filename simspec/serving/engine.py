@@ -48,12 +48,14 @@ __all__ = ["run_engine"]
 
 class _Request:
     __slots__ = ("id", "arrival", "prompt", "S", "pos", "nxt", "ctrl", "signals", "blocks", "first_token",
-                 "finish", "preemptions", "drafts", "accepted", "rounds", "prefill_left", "replica", "wait_ms")
+                 "finish", "preemptions", "drafts", "accepted", "rounds", "prefill_left", "replica", "wait_ms",
+                 "nxt2d")
 
     def __init__(self, i: int, arrival: float, prompt: int, S: int) -> None:
         self.id, self.arrival, self.prompt, self.S = i, arrival, prompt, S
         self.pos = 0
         self.nxt = None
+        self.nxt2d = None
         self.ctrl = None
         self.signals = None
         self.blocks = 0
@@ -245,9 +247,11 @@ class _Engine:
         for i in range(len(table)):
             r = _Request(i, float(table.arrival_ms[i]), int(table.prompt_len[i]), int(table.output_len[i]))
             if self.speculative:
-                r.nxt = next_rejection(outcomes[i][None, :])[0].tolist()
+                nxt = next_rejection(outcomes[i][None, :])
+                r.nxt = nxt[0].tolist()  # Python ints for si_round
                 if isinstance(lookahead, LookaheadPolicy) and type(lookahead) is not StaticLookahead:
                     r.ctrl = lookahead.start(1)
+                    r.nxt2d = nxt  # what a policy's RoundView reads, built once
                     r.signals = {k: v[None, :] for k, v in signals[i].items()} if signals else {}
             self.requests.append(r)
         self.static_k = lookahead.k if type(lookahead) is StaticLookahead else None
@@ -280,7 +284,7 @@ class _Engine:
         else:
             for r in batch:
                 view = RoundView(np.array([r.pos]), np.array([r.S - r.pos]), np.zeros(1, dtype=np.int64),
-                                 r.signals, np.asarray(r.nxt)[None, :])
+                                 r.signals, r.nxt2d)
                 k = int(checked_proposal(r.ctrl.propose(view), None, la.name)[0])
                 out.append(si_round(r.pos, k, r.nxt, r.S))
         return out
@@ -335,7 +339,7 @@ class _Engine:
         self.env.process(self.arrivals())
         n = len(self.requests)
         while self.finished < n:
-            if not self.env._queue:  # pragma: no cover - a scheduler bug, not a user error
+            if self.env.peek() == float("inf"):  # pragma: no cover - a scheduler bug, not a user error
                 raise AssertionError(f"the serving engine stalled with {n - self.finished} requests unfinished")
             self.env.step()
 
