@@ -33,7 +33,7 @@ from ..errors import InvalidParameterError
 from ..records import Estimate, TableRecord, format_number, to_frame
 from .batching import Batching
 from .serve import ServingResult, serve
-from .workload import PoissonArrivals, RequestTable, Workload
+from .workload import PoissonArrivals, Workload
 
 __all__ = ["load_curve", "LoadCurve", "best_k_by_batch", "BestKTable"]
 
@@ -192,6 +192,15 @@ class BestKTable(TableRecord):
         return fig
 
 
+class _AtOnce:
+    """Every request arrives at time 0: a closed batch."""
+
+    rate = math.inf
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.zeros(n)
+
+
 def best_k_by_batch(batches: Sequence[int], ks: Sequence[int], target, drafter, acceptance, *, prompt_len=128,
                     output_len=128, waves: int = 2, batching: Batching | None = None, **serve_kwargs) -> BestKTable:
     """SI's throughput for every ``k`` in ``ks`` at every batch size in ``batches`` (``waves × batch`` requests,
@@ -203,15 +212,11 @@ def best_k_by_batch(batches: Sequence[int], ks: Sequence[int], target, drafter, 
     base = batching if batching is not None else Batching()
     from dataclasses import replace
 
+    waves = int_at_least("waves", waves, 1)
     si, nonsi = {}, {}
     for b in bs:
-        n = int_at_least("waves", waves, 1) * b
-        p = prompt_len if isinstance(prompt_len, int) else None
-        o = output_len if isinstance(output_len, int) else None
-        if p is None or o is None:
-            table = Workload(PoissonArrivals(1e9), prompt_len, output_len, n)
-        else:
-            table = RequestTable(np.zeros(n), np.full(n, p), np.full(n, o))
+        # a closed batch: every request at time 0 (lengths drawn per replication when they are distributions)
+        table = Workload(_AtOnce(), prompt_len, output_len, waves * b)
         cfg = replace(base, max_batch=b)
         for k in kk:
             res = serve(table, target, drafter, acceptance, lookahead=k, batching=cfg, **serve_kwargs)
