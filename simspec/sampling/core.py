@@ -49,6 +49,7 @@ import numpy as np
 
 from .._checks import MAX_DRAW_BYTES, check_work, int_at_least
 from ..errors import DistributionError, VocabularyError
+from .row_threads import run_row_chunks
 
 __all__ = ["check_distribution", "check_same_vocabulary", "check_pair", "acceptance", "residual", "output_law", "StepSample",
            "sample_step", "checked_sample_step", "checked_acceptance", "sample_categorical"]
@@ -100,6 +101,19 @@ def _ones(v: int) -> np.ndarray:
     o = np.ones(v)
     o.flags.writeable = False
     return o
+
+
+def _check_total(name: str, x: np.ndarray) -> None:
+    """The total of the 1-D non-negative (already checked) law ``x`` is 1 within the tolerance, or a named error.
+
+    Short laws get a dot with ones first (see ``_DOT_TOL``); the pairwise sum decides anything else, as
+    :func:`_check_totals`.  Not on long laws: OpenBLAS runs a dot over more than ~10,000 entries on several
+    threads of its own, which then fight the threads of a batch (``.row_threads``) and a busy machine's other work.
+    """
+    v = x.shape[0]
+    if v <= _FUSE_MIN and abs(x.dot(_ones(v)) - 1.0) <= _DOT_TOL:
+        return
+    _check_totals(name, float(_sum(x)))
 
 
 def _short_min(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
@@ -198,8 +212,12 @@ def _checked_min_sum(p: np.ndarray, r: np.ndarray, names, out: np.ndarray | None
     mn = np.minimum(p, r, out=out)
     if not _min(mn, axis=None) >= 0:  # NaN propagates through minimum: one of the two is bad; say which
         _check_nonnegative(names, p, r)
-    _check_totals(names[0], _sum(p, axis=-1) if p.ndim > 1 else float(_sum(p)))
-    _check_totals(names[1], _sum(r, axis=-1) if r.ndim > 1 else float(_sum(r)))
+    if p.ndim == 1:
+        _check_total(names[0], p)
+        _check_total(names[1], r)
+    else:
+        _check_totals(names[0], _sum(p, axis=-1))
+        _check_totals(names[1], _sum(r, axis=-1))
     return _sum(mn, axis=-1)
 
 
@@ -213,10 +231,13 @@ def _acceptance_rows(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
     out = np.empty(m)
     step = max(1, _ROWS_CHUNK // v)
     if step == 1:
-        buf = np.empty(v)
-        for i in range(m):
-            out[i] = (_sum(np.minimum(p[i], r[i], out=buf)) if names is None
-                      else _checked_min_sum(p[i], r[i], names, buf))
+        def rows(lo: int, hi: int) -> None:
+            buf = np.empty(v)
+            for i in range(lo, hi):
+                out[i] = (_sum(np.minimum(p[i], r[i], out=buf)) if names is None
+                          else _checked_min_sum(p[i], r[i], names, buf))
+
+        run_row_chunks(rows, m, v)  # on several threads where rows are long (see .row_threads)
         return out
     buf = np.empty((min(step, m), v))
     for lo in range(0, m, step):
@@ -539,10 +560,10 @@ def _prepare(p: np.ndarray, r: np.ndarray, names, alpha: bool, out: np.ndarray |
     elif names is not None:
         _check_nonnegative(names, p, r)
     if names is not None:
-        total = _sum(p, axis=-1)
         if p.ndim == 1:
-            total = float(total)
-        _check_totals(names[0], total)
+            _check_total(names[0], p)
+        else:
+            _check_totals(names[0], _sum(p, axis=-1))
     return mn
 
 
@@ -551,8 +572,17 @@ def _residual_weights(p: np.ndarray, r: np.ndarray, mn, out: np.ndarray | None =
     if mn is not None:
         return np.subtract(p, mn, out=out)
     excess = np.subtract(p, r, out=out)
-    np.maximum(excess, 0.0, out=excess)
+    # against an array of zeros, not the scalar 0.0: the same numbers, but numpy's scalar form branches per entry
+    # (3-4x slower on entries of mixed sign)
+    np.maximum(excess, _zeros(p.shape[-1]), out=excess)
     return excess
+
+
+@lru_cache(maxsize=4)
+def _zeros(v: int) -> np.ndarray:
+    z = np.zeros(v)
+    z.flags.writeable = False
+    return z
 
 
 def _step_one(rng, p: np.ndarray, r: np.ndarray, names, alpha: bool = False) -> StepSample:
@@ -618,25 +648,28 @@ def _step_rows(rng, p: np.ndarray, r: np.ndarray, names, alpha: bool = False) ->
     prep = names is not None or alpha
     step = max(1, _ROWS_CHUNK // max(v, 1))
     if step < 8:
-        # two row-sized buffers for the whole batch: a fresh multi-megabyte temporary per row is page-faulted in
-        # anew each time (what a loop of single calls pays)
-        buf_mn, buf_res = (np.empty(v) if prep else None), np.empty(v)
-        for i in range(m):
-            pi, ri = p[i], r[i]
-            mn = _prepare(pi, ri, names, alpha, buf_mn) if prep else None
-            xi, total = _draw(ri, float(u_prop[i]))
-            if names is not None:
-                _check_totals(names[1], total)
-            rx = ri.item(xi)
-            acc = rx > 0 and float(u_coin[i]) < pi.item(xi) / rx
-            yi = xi
-            if not acc:
-                yi, mass = _draw(_residual_weights(pi, ri, mn, buf_res), float(u_res[i]))
-                if not mass > 0:
-                    yi = _draw(pi, float(u_res[i]))[0]
-            x[i], accepted[i], emitted[i] = xi, acc, yi
-            if alpha:
-                alphas[i] = _sum(mn)
+        def rows(lo: int, hi: int) -> None:
+            # two row-sized buffers for all the rows: a fresh multi-megabyte temporary per row is page-faulted in
+            # anew each time (what a loop of single calls pays)
+            buf_mn, buf_res = (np.empty(v) if prep else None), np.empty(v)
+            for i in range(lo, hi):
+                pi, ri = p[i], r[i]
+                mn = _prepare(pi, ri, names, alpha, buf_mn) if prep else None
+                xi, total = _draw(ri, float(u_prop[i]))
+                if names is not None:
+                    _check_totals(names[1], total)
+                rx = ri.item(xi)
+                acc = rx > 0 and float(u_coin[i]) < pi.item(xi) / rx
+                yi = xi
+                if not acc:
+                    yi, mass = _draw(_residual_weights(pi, ri, mn, buf_res), float(u_res[i]))
+                    if not mass > 0:
+                        yi = _draw(pi, float(u_res[i]))[0]
+                x[i], accepted[i], emitted[i] = xi, acc, yi
+                if alpha:
+                    alphas[i] = _sum(mn)
+
+        run_row_chunks(rows, m, v)  # on several threads where rows are long (see .row_threads)
         return StepSample(x, accepted, emitted, alphas)
     for lo in range(0, m, step):
         hi = min(m, lo + step)
