@@ -59,6 +59,7 @@ _SUM_TOL = 1e-6  # how far from 1 a law's total may be
 _F64 = np.dtype(float)
 _min = np.minimum.reduce  # the ufunc methods themselves: no per-call detour through ndarray.min / .sum
 _sum = np.add.reduce
+_minimum = np.minimum
 
 
 def _as_float(x) -> np.ndarray:
@@ -116,13 +117,17 @@ def _check_total(name: str, x: np.ndarray) -> None:
     _check_totals(name, float(_sum(x)))
 
 
-def _short_min(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
-    """``min(p, r)`` of two short 1-D laws, with both checked for negative and NaN entries, and ``p``'s total."""
-    mn = np.minimum(p, r)
+def _short_min(p: np.ndarray, r: np.ndarray, names, r_total: bool = False) -> np.ndarray:
+    """``min(p, r)`` of two short 1-D laws, with both checked for negative and NaN entries, ``p``'s total, and
+    ``r``'s total too if ``r_total``."""
+    mn = _minimum(p, r)
     if not mn.item(mn.argmin()) >= 0:  # argmin stops at the first NaN: a NaN fails too
         _check_nonnegative(names, p, r)
-    if not abs(float(p.dot(_ones(p.shape[0]))) - 1.0) <= _DOT_TOL:
+    ones = _ones(p.shape[0])
+    if not abs(p.dot(ones) - 1.0) <= _DOT_TOL:
         _check_totals(names[0], float(_sum(p)))
+    if r_total and not abs(r.dot(ones) - 1.0) <= _DOT_TOL:
+        _check_totals(names[1], float(_sum(r)))
     return mn
 
 
@@ -194,9 +199,7 @@ def checked_acceptance(p, r, names: tuple[str, str] = ("p", "q")) -> np.ndarray:
     if (type(p) is np.ndarray and type(r) is np.ndarray and p.dtype is _F64 and r.dtype is _F64
             and p.ndim == 1 and p.shape == r.shape and 0 < p.shape[0] <= _FUSE_MIN):  # one short law: fewest calls
         global _passed
-        mn = _short_min(p, r, names)
-        if not abs(float(r.dot(_ones(r.shape[0]))) - 1.0) <= _DOT_TOL:
-            _check_totals(names[1], float(_sum(r)))
+        mn = _short_min(p, r, names, True)
         _passed = (_ref(p), _ref(r), p.tobytes(), r.tobytes(), mn)
         return _sum(mn)
     p = _as_float(p)
