@@ -13,7 +13,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-__all__ = ["pin_one_core", "cpu_model", "simspec_version", "blas_info"]
+__all__ = ["pin_one_core", "pin_cores", "cpu_model", "simspec_version", "blas_info"]
 
 
 def pin_one_core(cpu: int | None) -> dict:
@@ -28,6 +28,23 @@ def pin_one_core(cpu: int | None) -> dict:
     chosen = allowed[0] if cpu is None else cpu
     os.sched_setaffinity(0, {chosen})
     info["pinned"] = chosen
+    info["cpus_allowed_after"] = len(os.sched_getaffinity(0))
+    return info
+
+
+def pin_cores(n: int) -> dict:
+    """Pin this process to the first ``n`` CPUs it may use (Linux; ``n = 1``: :func:`pin_one_core`)."""
+    if n <= 1:
+        return pin_one_core(None)
+    info: dict = {"cpu_count": os.cpu_count()}
+    if not hasattr(os, "sched_setaffinity"):
+        info["pinned"] = None
+        return info
+    allowed = sorted(os.sched_getaffinity(0))
+    if n > len(allowed):
+        raise SystemExit(f"--cores {n}: this process may use only {len(allowed)} CPUs")
+    os.sched_setaffinity(0, set(allowed[:n]))
+    info["pinned"] = allowed[:n]
     info["cpus_allowed_after"] = len(os.sched_getaffinity(0))
     return info
 

@@ -825,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-time", type=float, default=None, help="seconds per repeat (default 0.2; quick 0.05)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the first allowed)")
+    ap.add_argument("--cores", type=int, default=1,
+                    help="pin to the first N allowed CPUs instead of one: batches of long rows then run on N threads "
+                         "(simspec.sampling.row_threads); BLAS stays at one thread (default 1)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON to this path")
     args = ap.parse_args(argv)
     q = args.quick
@@ -839,12 +842,15 @@ def main(argv: list[str] | None = None) -> int:
     naive_pool = args.naive_pool or (8 if q else 32)
     naive_batch = args.naive_batch or (16 if q else 64)
 
-    machine = _machine.pin_one_core(args.cpu)
+    machine = _machine.pin_one_core(args.cpu) if args.cores <= 1 else _machine.pin_cores(args.cores)
 
     import numpy as np
     import scipy
 
     import simspec
+    from simspec.sampling import row_threads
+
+    machine["row_threads"] = row_threads.num_threads()
 
     machine.update({
         "cpu_model": _machine.cpu_model(),
@@ -864,7 +870,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_naive:
         machine["loadavg_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
         print(f"machine: {machine['cpu_model']}, os.cpu_count()={machine['cpu_count']}, pinned to CPU "
-              f"{machine.get('pinned')}; python {machine['python']}, numpy {machine['numpy']}; "
+              f"{machine.get('pinned')} (batches of rows >= {row_threads.THREAD_MIN_ENTRIES:,} entries on "
+              f"{machine['row_threads']} thread(s)); python {machine['python']}, numpy {machine['numpy']}; "
               f"{repeats} repeats of >= {min_time} s" + ("   [QUICK run]" if q else ""))
         print_vs_naive(vsn, naive_pool, naive_batch)
         print(f"load average before/after: {machine['loadavg_before']} / {machine['loadavg_after']}")
