@@ -255,7 +255,7 @@ def _acceptance_rows(p: np.ndarray, r: np.ndarray, names) -> np.ndarray:
 def residual(p, r) -> np.ndarray:
     """``norm((p − r)_+)``, the law sampled after a rejection (``p`` itself where ``p = r``)."""
     p = np.asarray(p, dtype=float)
-    excess = np.maximum(p - np.asarray(r, dtype=float), 0.0)
+    excess = _residual_weights(p, np.asarray(r, dtype=float), None)
     mass = excess.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = excess / mass
