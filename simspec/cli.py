@@ -653,8 +653,6 @@ def _cmd_simulate(args) -> int:
     from .des import simulate
 
     scenario = _scenario(args)
-    if args.algorithm in ("pearl", "pipeline", "tree") and (args.gantt or args.trace):
-        raise SimspecError(f"--gantt and --trace are not drawn for {args.algorithm} yet: drop them")
     dsi_tree = args.algorithm == "dsi" and (args.tree is not None or args.tree_budget is not None)
     tree_kw = _tree_flags(args, scenario, args.algorithm == "tree" or dsi_tree,
                           "--algorithm tree (or --algorithm dsi with --tree/--tree-budget: tree tasks)")

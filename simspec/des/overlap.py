@@ -67,6 +67,15 @@ after it was sent.  A rejection abandons the drafter's draft in flight (forward 
 when it takes effect; the drafter drafts again ``sync_ms`` later.  The run ends when the last
 result takes effect.
 
+**Event log** (``log``, :mod:`simspec.des.trace`; drawn by :func:`simspec.gantt_figure`): lanes
+``drafter`` and ``server 0`` (the target). PEARL logs a round when it ends, its events in time order: the
+drafting block (``draft_start`` at ``t + sync``, ``draft_end`` after its forwards: a finished block, even
+one the round then discards, as DSI logs its finished drafts), the target's forward (``verify_start`` after
+the message, ``verify_end`` after start-up and the forward; positions ``[p, p + w]``), then ``reject`` and
+``confirm``. The pipeline logs each draft (``draft_start``; ``draft_end`` when the draft is usable, its
+per-draft overhead included, or ``draft_cancel`` when a rejection abandons it) and each verification as SI
+does. Logging changes no timeout: the run's times are those of a run without a log.
+
 With every overhead zero both reduce to the rules above, float for float.  The closed form
 (:func:`simspec.theory.pearl_latency_per_token`) has no overheads; with overheads this engine is
 the reference.
@@ -79,6 +88,7 @@ import simpy
 
 from ..latency import LatencyModel, sample_latency
 from .config import Overheads
+from .pool import active_log
 
 __all__ = ["pearl_process", "pipeline_process", "pearl_window"]
 
@@ -94,12 +104,14 @@ def _drafting(drafter, rng, prompt_len: int, start: int, n: int) -> float:
 
 def pearl_process(env: simpy.Environment, acc: np.ndarray, gamma: int, target: LatencyModel,
                   drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict,
-                  ov: Overheads | None = None):
-    """Generator process of one PEARL run over the outcomes ``acc``; fills ``stats``.
+                  ov: Overheads | None = None, log=None):
+    """Generator process of one PEARL run over the outcomes ``acc``; fills ``stats`` (and ``log``).
 
     One timeout per round: ``max(target path, drafter path)`` (the module's docstring).
     """
     ov = ov if ov is not None else Overheads()
+    log = active_log(log)
+    task = 0
     trip = 2.0 * ov.message_ms + ov.startup_ms  # a verification's messages and start-up
     per_draft, per_round, per_emit, sync = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms, ov.sync_ms
     S = acc.size
@@ -128,7 +140,12 @@ def pearl_process(env: simpy.Environment, acc: np.ndarray, gamma: int, target: L
             tokens = n + 1 if rejected else w
         target_path = trip + v + (per_round + tokens * per_emit)
         drafter_path = resync + d + n_draft * per_draft
+        t0 = env.now
         yield env.timeout(max(target_path, drafter_path))
+        if log:
+            task += 1
+            _log_pearl_round(log, t0, env.now, task, ov, v, resync, d, draft_start, n_draft, pos, w, n, tokens,
+                             rejected, S - 1)
         stats["target_busy"] += ov.startup_ms + v
         stats["drafter_busy"] += d
         stats["drafts"] += n_draft
@@ -141,13 +158,37 @@ def pearl_process(env: simpy.Environment, acc: np.ndarray, gamma: int, target: L
             window = n_draft - 1 if not rejected and n_draft > 1 else 0
         else:
             window = 0 if rejected else n_draft
+    if log:
+        log(env.now, "done", "drafter", None, (S - 1, S - 1))
+
+
+def _log_pearl_round(log, t0: float, t1: float, task: int, ov: Overheads, v: float, resync: float, d: float,
+                     draft_start: int, n_draft: int, pos: int, w: int, n: int, tokens: int, rejected: bool,
+                     last_position: int) -> None:
+    """One PEARL round's events, in time order, logged when it ends at ``t1`` (it started at ``t0``)."""
+    events = []
+    if n_draft:
+        first, last = draft_start, draft_start + n_draft - 1
+        events.append((t0 + resync, 0, "draft_start", "drafter", None, (first, last)))
+        events.append((t0 + resync + d, 1, "draft_end", "drafter", None, (first, last)))
+    start = t0 + ov.message_ms
+    verified = (pos, min(pos + w, last_position))  # a window ending at the last position has no bonus slot
+    events.append((start, 0, "verify_start", "server 0", task, verified))
+    events.append((start + (ov.startup_ms + v), 1, "verify_end", "server 0", task, verified))
+    for t, _, event, lane, tid, positions in sorted(events, key=lambda e: (e[0], e[1])):
+        log(t, event, lane, tid, positions)
+    if rejected:
+        r = pos if w == 0 else pos + n
+        log(t1, "reject", "drafter", None, (r, r))
+    log(t1, "confirm", "server 0", task, (pos, pos + tokens - 1))
 
 
 def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target: LatencyModel,
                      drafter: LatencyModel, rng: np.random.Generator, prompt_len: int, stats: dict,
-                     ov: Overheads | None = None):
+                     ov: Overheads | None = None, log=None):
     """Generator process of one pipelined run (drafter and target never wait for each other's rounds)."""
     ov = ov if ov is not None else Overheads()
+    log = active_log(log)
     msg, startup, sync = ov.message_ms, ov.startup_ms, ov.sync_ms
     per_draft, per_round, per_emit = ov.per_draft_ms, ov.per_round_ms, ov.per_emitted_token_ms
     loop = per_round or per_emit
@@ -174,14 +215,20 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
                 continue
             d = sample_latency(drafter, rng, 1, prompt_len + p)
             t0 = env.now
+            if log:
+                log(t0, "draft_start", "drafter", None, (p, p))
             yield env.timeout(d + per_draft) | restart_ev[0]
             if epoch != st["epoch"]:
                 # restarted during this draft: abandoned, its forward's time so far spent
                 stats["drafter_busy"] += min(env.now - t0, d) if per_draft else env.now - t0
+                if log:
+                    log(env.now, "draft_cancel", "drafter", None, (p, p))
                 continue
             stats["drafter_busy"] += d
             stats["drafts"] += 1
             st["drafted"] = p + 1
+            if log:
+                log(env.now, "draft_end", "drafter", None, (p, p))
             fire(drafted_ev)
 
     env.process(drafter_loop())
@@ -195,7 +242,12 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
         v = startup + sample_latency(target, rng, m + 1, prompt_len + c)
         if msg:
             yield env.timeout(msg)
+        task = stats["rounds"] + 1
+        if log:
+            log(env.now, "verify_start", "server 0", task, (c, c + m))
         yield env.timeout(v)
+        if log:
+            log(env.now, "verify_end", "server 0", task, (c, c + m))
         stats["target_busy"] += v
         if msg:
             yield env.timeout(msg)
@@ -208,11 +260,19 @@ def pipeline_process(env: simpy.Environment, acc: np.ndarray, k_max: int, target
             yield env.timeout(per_round + (m if accepted_all else n + 1) * per_emit)
         if accepted_all:
             st["confirmed"] = c + m
+            if log:
+                log(env.now, "confirm", "server 0", task, (c, c + m - 1))
             continue
         if n < m:
             stats["rejections"] += 1
+            if log:
+                log(env.now, "reject", "drafter", None, (c + n, c + n))
         st["confirmed"] = c + n + 1
+        if log:
+            log(env.now, "confirm", "server 0", task, (c, c + n))
         st["epoch"] += 1
         st["drafted"] = st["confirmed"]
         st["resync"] = bool(sync) and n < m
         fire(restart_ev)
+    if log:
+        log(env.now, "done", "drafter", None, (S - 1, S - 1))

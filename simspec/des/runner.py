@@ -187,7 +187,7 @@ def run_once(
     elif algorithm == "tree":
         spec = lookahead if isinstance(lookahead, TreeSpec) else tree_spec(s)[0]
         env.process(tree_process(env, A, spec.parents, spec.hazards, s.target, s.drafter, rng, s.prompt_len, stats,
-                                 overheads))
+                                 overheads, log))
         env.run()
         forwards, la = stats["rounds"], spec.label
         stats["peak"] = 1
@@ -199,7 +199,7 @@ def run_once(
         proc = pearl_process if algorithm == "pearl" else pipeline_process
         if algorithm == "pearl" and la < 2:
             raise InvalidParameterError("PEARL's window must hold at least 2 drafts (lookahead >= 2)")
-        env.process(proc(env, A, la, s.target, s.drafter, rng, s.prompt_len, stats, overheads))
+        env.process(proc(env, A, la, s.target, s.drafter, rng, s.prompt_len, stats, overheads, log))
         env.run()
         forwards = stats["rounds"]
         stats["peak"] = 1

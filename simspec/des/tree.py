@@ -34,6 +34,11 @@ tree in place of the chain, and pays SI's overheads in SI's order —
 A chain tree (one node per level) pays exactly SI's ``k·(per_draft_token_ms +
 per_drafter_forward_ms)``, the same timeouts in the same order: it is SI run by run, overheads
 included.  Neither the drafting overhead nor the messages count as busy time.
+
+Event log (``log``): SI's events at SI's moments — a drafting block ``[p, p + depth − 1]`` on the
+``drafter`` lane, the tree's verification ``[p, p + depth]`` on ``server 0``, ``reject`` at the walk's
+last position when it stopped inside the tree, ``confirm`` of the ``n + 1`` emitted positions — so a
+chain tree's log is SI's, event for event.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from ..errors import UnsupportedScenarioError
 from ..latency import LatencyModel, sample_latency
 from .dsi import DSIRun
 from .config import Overheads
+from .pool import active_log
 
 __all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec", "TreeDSIRun"]
 
@@ -74,9 +80,11 @@ def cut_tree(parents: tuple[int, ...], max_depth: int) -> tuple[int, ...]:
 
 def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ...], hazards: np.ndarray,
                  target: LatencyModel, drafter: LatencyModel, rng: np.random.Generator, prompt_len: int,
-                 stats: dict, ov: Overheads | None = None):
+                 stats: dict, ov: Overheads | None = None, log=None):
     """Generator process of one tree-SI run; ``hazards[d − 1, r − 1]`` is ``h_r`` at depth ``d``."""
     ov = ov if ov is not None else Overheads()
+    log = active_log(log)
+    task = 0
     msg, sync, startup = ov.message_ms, ov.sync_ms, ov.startup_ms
     per_draft, per_token = ov.per_draft_ms, ov.per_draft_token_ms
     per_round, per_emit = ov.per_round_ms, ov.per_emitted_token_ms
@@ -90,8 +98,13 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
         par = parents if full_depth <= room else cut_tree(parents, room)
         _, kids, widths, _ = _structure(par)
         d = sum(sample_latency(drafter, rng, w, prompt_len + pos + lvl) for lvl, w in enumerate(widths))
+        depth = len(widths)
         if widths:
+            if log:
+                log(env.now, "draft_start", "drafter", None, (pos, pos + depth - 1))
             yield env.timeout(d)
+            if log:
+                log(env.now, "draft_end", "drafter", None, (pos, pos + depth - 1))
             stats["drafter_busy"] += d
             stats["drafts"] += len(par)
             if per_draft:  # a chain (size == depth) pays SI's k·per_draft, the very float
@@ -99,7 +112,12 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
         if msg:
             yield env.timeout(msg)
         v = startup + sample_latency(target, rng, len(par) + 1, prompt_len + pos)
+        task += 1
+        if log:
+            log(env.now, "verify_start", "server 0", task, (pos, pos + depth))
         yield env.timeout(v)
+        if log:
+            log(env.now, "verify_end", "server 0", task, (pos, pos + depth))
         stats["target_busy"] += v
         if msg:
             yield env.timeout(msg)
@@ -126,9 +144,15 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
             yield env.timeout(per_round + (n + 1) * per_emit)
         if kids[node]:  # the walk stopped where the tree went on: a rejection
             stats["rejections"] += 1
+            if log:
+                log(env.now, "reject", "drafter", None, (pos + n, pos + n))
             if sync and pos + n + 1 < S:
                 yield env.timeout(sync)
+        if log:
+            log(env.now, "confirm", "server 0", task, (pos, pos + n))
         pos += n + 1
+    if log:
+        log(env.now, "done", "drafter", None, (S - 1, S - 1))
 
 
 def hazards_of(law, depth: int, width: int) -> np.ndarray:
