@@ -256,43 +256,59 @@ def write_outputs(results: list[dict], out: Path, png: bool, header: str, elapse
     return text
 
 
+def _shade(colour: str, level: float) -> str:
+    """``colour`` mixed with white (``level`` 0: itself): one hue per algorithm, a shade per drafter cost."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(colour)))
+
+
 def figure(results: list[dict], an: dict):
+    """Latency (top) and GPU-seconds (bottom) per token against N, a column per acceptance rate.
+
+    simspec's figure style: DSI in its vermillion and SI in its blue (``simspec.plots.ALGORITHM_COLOURS``),
+    darker for a cheaper drafter; non-SI grey; every axis with its unit; 7 inches wide.
+    """
     from matplotlib.figure import Figure
 
+    from simspec.plots import ALGORITHM_COLOURS
+
     S = results[0]["tokens"]
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    fig = Figure(figsize=(7.0, 6.4), layout="constrained")
     axes = fig.subplots(2, len(A_VALUES), sharex=True, sharey="row")
-    colors = dict(zip(C_VALUES, ("tab:blue", "tab:orange", "tab:green")))
+    levels = dict(zip(C_VALUES, (0.0, 0.35, 0.6)))
     ns = np.arange(1, N_MAX + 1)
     for j, a in enumerate(A_VALUES):
         ax_l, ax_g = axes[0, j], axes[1, j]
         for res in (r for r in results if r["a"] == a):
-            c, col = res["c"], colors[res["c"]]
+            c = res["c"]
+            dsi, si = _shade(ALGORITHM_COLOURS["dsi"], levels[c]), _shade(ALGORITHM_COLOURS["si"], levels[c])
             for policy, ls, lab in (("best", "-", "best k"), ("k1", "--", "k = 1")):
                 lat = [res["rows"][(policy, n)]["lat"].mean() / S for n in ns]
                 gpu = [res["rows"][(policy, n)]["gpu"].mean() / S for n in ns]
-                ax_l.plot(ns, lat, ls, color=col, marker="o" if policy == "best" else None, ms=3,
+                ax_l.plot(ns, lat, ls, color=dsi, marker="o" if policy == "best" else None, ms=3,
                           label=f"DSI, c = {c:g}, {lab}")
-                ax_g.plot(ns, gpu, ls, color=col, marker="o" if policy == "best" else None, ms=3)
-            ax_l.axhline(res["si_lat"].mean() / S, color=col, ls=":", lw=1.2, label=f"SI, c = {c:g}, best k")
-            ax_g.axhline(res["si_gpu"].mean() / S, color=col, ls=":", lw=1.2)
+                ax_g.plot(ns, gpu, ls, color=dsi, marker="o" if policy == "best" else None, ms=3)
+            ax_l.axhline(res["si_lat"].mean() / S, color=si, ls=":", lw=1.4, label=f"SI, c = {c:g}, best k")
+            ax_g.axhline(res["si_gpu"].mean() / S, color=si, ls=":", lw=1.4)
             nf = an[(c, a)]["k1"]["formula"]
             if nf <= N_MAX:  # closed-form count for k = 1: a triangle on the k = 1 curve
-                ax_l.plot([nf], [res["rows"][("k1", nf)]["lat"].mean() / S], "v", color=col, ms=9, mfc="none",
+                ax_l.plot([nf], [res["rows"][("k1", nf)]["lat"].mean() / S], "v", color=dsi, ms=8, mfc="none",
                           mew=1.5)
-        ax_l.axhline(TARGET_MS, color="0.4", lw=1, label="non-SI")
-        ax_g.axhline(TARGET_MS / 1000, color="0.4", lw=1)
-        ax_l.set_title(f"acceptance a = {a:g}", fontsize=10)
-        ax_g.set_xlabel("target servers N (the non-SI chain's included)")
-        ax_l.grid(alpha=0.3)
-        ax_g.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("latency per token (ms)")
-    axes[1, 0].set_ylabel("GPU-seconds per token")
-    axes[1, 0].set_xticks(ns)
+        ax_l.axhline(TARGET_MS, color=ALGORITHM_COLOURS["nonsi"], lw=1, label="non-SI")
+        ax_g.axhline(TARGET_MS / 1000, color=ALGORITHM_COLOURS["nonsi"], lw=1)
+        ax_l.set_title(f"acceptance a = {a:g}", fontsize=9)
+        ax_g.set_xlabel("target servers N, the chain's included (servers)", fontsize=8)
+        for ax in (ax_l, ax_g):
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("latency per token (ms)", fontsize=8)
+    axes[1, 0].set_ylabel("GPU-seconds per token (s)", fontsize=8)
+    axes[1, 0].set_xticks(ns[::3])
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
-    fig.suptitle(f"DSI against the number of target servers (target {TARGET_MS:g} ms, S = {S}); "
-                 "triangle: ceil(1/c) + 1, the closed-form count for k = 1", fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+    fig.suptitle(f"DSI against the number of target servers (target {TARGET_MS:g} ms, S = {S})\n"
+                 "triangle: ceil(1/c) + 1, the closed-form count for k = 1", fontsize=9)
     return fig
 
 

@@ -178,34 +178,42 @@ def summary(rows) -> str:
     return "\n".join(out) + "\n"
 
 
-def figure(rows, path: Path) -> None:
-    import matplotlib
+def figure(rows):
+    """The gain of each policy over the best static ``k`` against acceptance: a panel per drafter cost and
+    burstiness, each policy in its colour of every simspec figure (``simspec.plots.policy_colour``)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from simspec.plots import policy_colour
 
     si = [r for r in rows if r[0] == "si"]
     cs = sorted({r[2] for r in si})
     bursts = sorted({r[3] for r in si})
-    fig, axes = plt.subplots(len(bursts), len(cs), figsize=(4 * len(cs), 3 * len(bursts)), sharey=True, squeeze=False)
+    width = min(7.0, 2.35 * len(cs))
+    fig = Figure(figsize=(width, 1.9 * len(bursts) + 0.7), layout="constrained")
+    axes = fig.subplots(len(bursts), len(cs), sharex=True, sharey=True, squeeze=False)
+    # each label's policy (for its colour) and line: the two confidence stops share a colour, the fixed one dotted
+    style = {"heuristic": ("heuristic", "-"), "confidence 0.4": ("confidence", ":"),
+             "confidence tuned": ("confidence", "-"), "adaptive": ("adaptive", "-"), "DISCO": ("disco", "-"),
+             "SpecDec++": ("specdec++", "-"), "oracle": ("oracle", "--")}
     for i, b in enumerate(bursts):
         for j, c in enumerate(cs):
             ax = axes[i][j]
             for p in [p for p in KINDS.values() if p != "best static"]:
                 pts = sorted((r[1], r[5]) for r in si if r[2] == c and r[3] == b and r[4] == p)
-                ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=p,
-                        linestyle="--" if p == "oracle" else "-")
-            ax.axhline(1.0, color="gray", lw=0.8)
-            ax.set_title(f"c = {c:g}, burstiness {b:g}")
-            ax.set_xlabel("acceptance")
+                policy, line = style[p]
+                ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", ms=3, label=p,
+                        color=policy_colour(policy), linestyle=line)
+            ax.axhline(1.0, color="0.5", lw=0.8)
+            ax.set_title(f"c = {c:g}, burstiness {b:g}", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if i == len(bursts) - 1:
+                ax.set_xlabel("acceptance (probability)", fontsize=8)
             if j == 0:
-                ax.set_ylabel("gain over best static k")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+                ax.set_ylabel("gain over best static k (×)", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7)
+    return fig
 
 
 def main(argv=None) -> int:
@@ -228,7 +236,9 @@ def main(argv=None) -> int:
     text = summary(rows)
     atomic_write_text(out / "summary.txt", text)
     if not args.no_png:
-        figure(rows, out / "gains.png")
+        from simspec.plots import save_figure
+
+        save_figure(figure(rows), out / "gains.png")
     print(text)
     return 0
 
