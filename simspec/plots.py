@@ -5,7 +5,7 @@ your own; it then returns that figure.
 
 One style in every figure: an algorithm has one colour (:data:`ALGORITHM_COLOURS`: non-SI grey,
 SI blue, DSI vermillion — the Okabe–Ito palette, safe for colour-blind readers) and so has a
-lookahead policy (:data:`POLICY_COLOURS`); every axis names its quantity and its unit in
+lookahead policy (:data:`POLICY_COLOURS`) and a token-level verifier (:data:`VERIFIER_COLOURS`); every axis names its quantity and its unit in
 parentheses; and a figure is at most 7 inches wide (a paper's text width) with no text under 7 pt,
 so that it stays readable printed at a paper's text width.
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .heatmap import Heatmap
 
 __all__ = ["heatmap_figure", "gantt_figure", "ranking_figure", "save_figure", "ALGORITHM_COLOURS", "POLICY_COLOURS",
-           "policy_colour"]
+           "VERIFIER_COLOURS", "policy_colour"]
 
 #: One colour per algorithm, in every figure (colour-blind safe, Okabe–Ito).
 ALGORITHM_COLOURS = {"nonsi": "#7f7f7f", "si": "#0072B2", "dsi": "#D55E00"}
@@ -37,6 +37,11 @@ _PAPER_WIDTH = 7.0
 #: One colour per lookahead policy, by the start of its name (``policy.name``).
 POLICY_COLOURS = {"static": "#7f7f7f", "heuristic": "#E69F00", "confidence": "#0072B2",
                   "adaptive": "#56B4E9", "disco": "#009E73", "specdec++": "#CC79A7", "oracle": "#000000"}
+
+
+#: One colour per token-level verifier (``simspec.sampling``), in every figure that compares them.
+VERIFIER_COLOURS = {"std": "#000000", "tli": "#009E73", "union": "#E69F00", "slem": "#56B4E9", "slrs": "#CC79A7",
+                    "rdk": "#D55E00"}
 
 
 def policy_colour(name: str) -> str:

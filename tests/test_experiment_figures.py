@@ -89,3 +89,33 @@ def test_dynamic_lookahead_figure(tmp_path, monkeypatch):
     assert lines["SpecDec++"] == _hex(policy_colour("specdec++"))
     assert lines["confidence 0.4"] == lines["confidence tuned"] == _hex(policy_colour("confidence"))
     assert lines["oracle"] == _hex(policy_colour("oracle"))
+
+
+def test_rdk_pruning_figure(tmp_path, monkeypatch):
+    from simspec.plots import VERIFIER_COLOURS
+
+    fig = saved_figure("rdk_pruning", tmp_path, monkeypatch)
+    check_style(fig)
+    lines = {line.get_label(): _hex(line.get_color()) for line in fig.axes[0].get_lines()}
+    assert lines["TLI"] == VERIFIER_COLOURS["tli"].lower()
+    assert lines["RDK dense, validated tau"] == VERIFIER_COLOURS["rdk"].lower()
+
+
+def test_tli_overlap_figure(tmp_path, monkeypatch):
+    from simspec.plots import VERIFIER_COLOURS
+
+    fig = saved_figure("tli_overlap", tmp_path, monkeypatch)
+    check_style(fig)
+    lines = {line.get_label(): _hex(line.get_color()) for line in fig.axes[0].get_lines()}
+    assert {lines[k] for k in ("TLI", "union", "SLRS", "SLEM")} == {
+        VERIFIER_COLOURS[v].lower() for v in ("tli", "union", "slrs", "slem")}
+    assert lines["TLI"] == VERIFIER_COLOURS["tli"].lower()
+
+
+def test_serving_load_figure(tmp_path, monkeypatch):
+    from simspec.plots import ALGORITHM_COLOURS
+
+    fig = saved_figure("serving_load", tmp_path, monkeypatch)
+    check_style(fig)
+    colours = [_hex(line.get_color()) for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+    assert colours[0] == ALGORITHM_COLOURS["si"].lower()

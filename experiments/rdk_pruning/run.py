@@ -318,38 +318,47 @@ def summary(rows: list[dict], cfg: Config, seeds: list[int], header: str, elapse
 
 
 def figure(rows: list[dict]):
+    """Acceptance against pruning (top) and where RDK's gain comes from (bottom), in simspec's figure style:
+    each verifier in its colour (``simspec.plots.VERIFIER_COLOURS``; RDK's kernels in shades of RDK's), every
+    axis with its unit, 7 inches wide."""
+    from matplotlib.colors import to_hex, to_rgb
     from matplotlib.figure import Figure
+
+    from simspec.plots import VERIFIER_COLOURS
+
+    def shade(level: float) -> str:  # RDK's colour mixed with white
+        return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(VERIFIER_COLOURS["rdk"])))
 
     by = _by_prune(rows)
     x = np.array(sorted(by)) * 100
     mean = lambda k: np.array([_mean_sd(by[p], k)[0] for p in sorted(by)])
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax, ax2 = fig.subplots(1, 2)
+    fig = Figure(figsize=(7.0, 7.4), layout="constrained")
+    ax, ax2 = fig.subplots(2, 1, sharex=True)
     ax.plot(x, mean("p_I"), "k--", label="cap p(I) (target mass on kept tokens)")
-    ax.plot(x, mean("tli"), "o-", color="tab:blue", label="TLI")
-    ax.plot(x, mean("rdk_default_tau"), "s:", color="tab:gray", ms=4, label="RDK, default tau")
-    ax.plot(x, mean("rdk_dense"), "o-", color="tab:red", label="RDK dense, validated tau")
-    ax.plot(x, mean("rdk_backoff"), "D-", color="tab:green", ms=4, label="RDK, back-off kernel (no affinity)")
-    ax.plot(x, mean("rdk_family_kernel"), "d-.", color="tab:purple", ms=4, label="RDK, family kernel (reference)")
-    ax.errorbar(x, mean("rdk_sparse"), yerr=mean("sparse_bound"), fmt="x", color="tab:orange", capsize=3,
+    ax.plot(x, mean("tli"), "o-", color=VERIFIER_COLOURS["tli"], label="TLI")
+    ax.plot(x, mean("rdk_default_tau"), "s:", color=shade(0.5), ms=4, label="RDK, default tau")
+    ax.plot(x, mean("rdk_dense"), "o-", color=shade(0.0), label="RDK dense, validated tau")
+    ax.plot(x, mean("rdk_backoff"), "D-", color=shade(0.3), ms=4, label="RDK, back-off kernel (no affinity)")
+    ax.plot(x, mean("rdk_family_kernel"), "d-.", color=shade(0.6), ms=4, label="RDK, family kernel (reference)")
+    ax.errorbar(x, mean("rdk_sparse"), yerr=mean("sparse_bound"), fmt="x", color=shade(0.15), capsize=3,
                 label=f"RDK sparse top-{rows[0]['sparse_k']} (bar: bound)")
-    ax.set_xlabel("drafter vocabulary pruned (%)")
-    ax.set_ylabel("acceptance (mean over evaluation contexts, seeds)")
+    ax.set_ylabel("acceptance (probability)", fontsize=8)
     ax.set_ylim(max(0.0, float(min(mean("tli").min(), mean("p_I").min())) - 0.1), 1.0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title("acceptance vs pruning", fontsize=10)
+    ax.set_title("acceptance vs pruning (mean over evaluation contexts and seeds)", fontsize=9)
     ax2.plot(x, 1 - mean("p_I"), "k--", label="target mass on pruned tokens 1 - p(I)")
     ax2.plot(x, 1 - mean("family_reachable"), "k:", label="... in families with no kept member")
-    ax2.plot(x, mean("r_mass_pruned"), "o-", color="tab:red", label="affinity RDK proposal's mass on pruned tokens")
-    ax2.plot(x, mean("rdk_dense") - mean("tli"), "^-", color="tab:red", mfc="none", label="RDK (affinity) - TLI")
-    ax2.plot(x, mean("rdk_backoff") - mean("tli"), "D-", color="tab:green", mfc="none", label="RDK (back-off) - TLI")
-    ax2.set_xlabel("drafter vocabulary pruned (%)")
-    ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=8, loc="upper left")
-    ax2.set_title("where RDK's gain comes from", fontsize=10)
+    ax2.plot(x, mean("r_mass_pruned"), "o-", color=shade(0.0), label="affinity RDK proposal's mass on pruned tokens")
+    ax2.plot(x, mean("rdk_dense") - mean("tli"), "^-", color=shade(0.0), mfc="none", label="RDK (affinity) - TLI")
+    ax2.plot(x, mean("rdk_backoff") - mean("tli"), "D-", color=shade(0.3), mfc="none", label="RDK (back-off) - TLI")
+    ax2.set_xlabel("drafter vocabulary pruned (%)", fontsize=8)
+    ax2.set_ylabel("mass, or acceptance gained (probability)", fontsize=8)
+    ax2.set_title("where RDK's gain comes from", fontsize=9)
+    for a, where in ((ax, "lower left"), (ax2, "upper left")):
+        a.grid(alpha=0.3)
+        a.tick_params(labelsize=7)
+        a.legend(fontsize=7, loc=where)
     fig.suptitle(f"Synthetic token families, {rows[0]['n_target']} target tokens (seed {rows[0]['seed']}), "
-                 f"{len({r['seed'] for r in rows})} seed(s)", fontsize=10)
+                 f"{len({r['seed'] for r in rows})} seed(s)", fontsize=9)
     return fig
 
 

@@ -192,47 +192,57 @@ def summary(rows: list[dict], seeds, n_contexts: int, header: str, elapsed: floa
 
 
 def figure(rows: list[dict]):
+    """Acceptance against overlap (a panel per drafter closeness, top) and the drafter cost of ψ (bottom), in
+    simspec's figure style: each verifier in its colour (``simspec.plots.VERIFIER_COLOURS``), every axis with
+    its unit, 7 inches wide."""
     from matplotlib.figure import Figure
 
+    from simspec.plots import VERIFIER_COLOURS
+
     closeness = sorted({r["closeness"] for r in rows}, reverse=True)
-    fig = Figure(figsize=(4.2 * (len(closeness) + 1), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(closeness) + 1)
-    styles = (("p_I", "cap p(I)", "k--"), ("tli", "TLI", "o-"), ("union", "union", "s-"), ("slrs", "SLRS", "^-"),
-              ("slem", "SLEM", "v-"))
+    n = len(closeness)
+    fig = Figure(figsize=(7.0, 6.6), layout="constrained")
+    panels = fig.subplot_mosaic([[f"c{i}" for i in range(n)], ["cost"] * n], height_ratios=[1.15, 1])
+    axes = [panels[f"c{i}"] for i in range(n)]
+    styles = (("p_I", "cap p(I)", "--", None, "black"), ("tli", "TLI", "-", "o", VERIFIER_COLOURS["tli"]),
+              ("union", "union", "-", "s", VERIFIER_COLOURS["union"]),
+              ("slrs", "SLRS", "-", "^", VERIFIER_COLOURS["slrs"]), ("slem", "SLEM", "-", "v", VERIFIER_COLOURS["slem"]))
     for ax, c in zip(axes, closeness):
         g = _group(rows, c)
         x = np.array([_ms(rs, "overlap")[0] for rs in g.values()])
-        for key, label, st in styles:
+        for key, label, ls, marker, colour in styles:
             m = np.array([_ms(rs, key)[0] for rs in g.values()])
             s = np.array([_ms(rs, key)[1] for rs in g.values()])
-            (line,) = ax.plot(x, m, st, ms=4, label=label)
-            ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.15, lw=0)
+            ax.plot(x, m, linestyle=ls, marker=marker, ms=4, color=colour, label=label)
+            ax.fill_between(x, m - s, m + s, color=colour, alpha=0.15, lw=0)
         if c == min(closeness):
-            ax.plot(*zip(*REFERENCE), "kx", ms=8, mew=2, label="TLI, vLLM port (real pairs)")
+            ax.plot(*zip(*REFERENCE), "x", color=VERIFIER_COLOURS["tli"], ms=8, mew=2,
+                    label="TLI, vLLM port (real pairs)")
         ax.set_xlim(1.02, min(x) - 0.02)
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("vocabulary overlap |I| / |T|")
-        ax.set_title(f"drafter closeness {c:g}", fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("acceptance of one position")
-    handles, labels = axes[len(closeness) - 1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
-    ax = axes[-1]
+        ax.set_xlabel("vocabulary overlap |I| / |T| (fraction)", fontsize=8)
+        ax.set_title(f"drafter closeness {c:g}", fontsize=8)
+    axes[0].set_ylabel("acceptance of one position (probability)", fontsize=8)
+    handles, labels = axes[n - 1].get_legend_handles_labels()
+    axes[n - 1].legend(handles, labels, fontsize=7, loc="lower left")
+    ax = panels["cost"]
     for c, mk in zip(closeness, "os^v"):
         g = _group(rows, c)
         x = np.array([_ms(rs, "overlap")[0] for rs in g.values()])
-        ax.plot(x, [_ms(rs, "slrs_forwards")[0] for rs in g.values()], mk + "-", color="tab:red",
+        ax.plot(x, [_ms(rs, "slrs_forwards")[0] for rs in g.values()], mk + "-", color=VERIFIER_COLOURS["slrs"],
                 label=f"SLRS: enumeration, closeness {c:g}", alpha=0.5 + 0.5 * c)
-        ax.plot(x, [_ms(rs, "slem_forwards")[0] for rs in g.values()], mk + "--", color="tab:blue",
+        ax.plot(x, [_ms(rs, "slem_forwards")[0] for rs in g.values()], mk + "--", color=VERIFIER_COLOURS["slem"],
                 label=f"SLEM: one path, closeness {c:g}", alpha=0.5 + 0.5 * c)
     ax.set_yscale("log")
     ax.set_xlim(1.02, min(x) - 0.02)
-    ax.set_xlabel("vocabulary overlap |I| / |T|")
-    ax.set_ylabel("drafter forwards per verified position")
-    ax.set_title("drafter cost of psi", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.suptitle("Heterogeneous vocabularies: acceptance vs overlap (bands: sd over seeds)", fontsize=10)
+    ax.set_xlabel("vocabulary overlap |I| / |T| (fraction)", fontsize=8)
+    ax.set_ylabel("drafter forwards per verified position (forwards)", fontsize=8)
+    ax.set_title("drafter cost of psi", fontsize=8)
+    ax.legend(fontsize=7)
+    for a in [*axes, ax]:
+        a.grid(alpha=0.3, which="both")
+        a.tick_params(labelsize=7, which="both")
+    fig.suptitle("Heterogeneous vocabularies: acceptance vs overlap (bands: sd over seeds)", fontsize=9)
     return fig
 
 
