@@ -192,7 +192,31 @@ def test_dsi_tree_tasks_in_simulate_and_refusals():
     assert res.tokens_per_verification.mean > plain.tokens_per_verification.mean  # siblings rescue rejections
     with pytest.raises(InvalidParameterError, match="needs tree="):
         simulate(s, "dsi", tree_acceptance=law)
-    with pytest.raises(UnsupportedScenarioError, match="width"):
-        simulate(s.replace(drafter=AffineLatency(3.0, 0.5)), "dsi", replications=1, tree=tree, tree_acceptance=law)
+    # a drafter whose forward grows with its width pays for the tree's wide levels
+    wide = simulate(s.replace(drafter=AffineLatency(3.0, 0.5)), "dsi", replications=3, rng=0, tree=tree,
+                    tree_acceptance=law)
+    assert wide.latency_per_token_ms.mean > res.latency_per_token_ms.mean
     with pytest.raises(UnsupportedScenarioError, match="rank-1 path"):
         simulate(s, "dsi", replications=1, tree=TokenTree.from_parents([-1, -1, 1]), tree_acceptance=law)
+
+
+def test_dsi_tree_tasks_price_each_level_at_its_width_by_hand():
+    """A 2-ary tree of depth 2 and a drafter T_d(n) = 1 + 0.5·(n − 1). Its forwards read the levels above
+    (``draft_widths`` = (1, 2)): level 1 from the root (1 wide: 1 ms), level 2 from level 1's two nodes (2 wide:
+    1.5 ms), so blocks end at 2.5, 5, 7.5 ...; with one-wide levels (a chain tree) the same drafter's blocks
+    take 2 ms and the run is plain DSI's."""
+    from simspec import AffineLatency
+    from simspec.des.trace import EventLog
+
+    law = PositionalTreeAcceptance.from_chain_rate(0.7)
+    s = Scenario(ConstantLatency(10.0), AffineLatency(1.0, 0.5), IIDAcceptance(0.5), tokens=9, chain=False)
+    acc = np.ones(9, bool)
+    log = EventLog(True)
+    run_once(s, "dsi", acc, lookahead=TreeSpec(TokenTree.k_ary([2, 2]), law), log=log)
+    ends = [e["t"] for e in log.events if e["event"] == "draft_end"]
+    assert TokenTree.k_ary([2, 2]).draft_widths == (1, 2)
+    assert ends[:3] == [2.5, 5.0, 7.5]
+    assert [e["t"] for e in log.events if e["event"] == "verify_start"][:2] == [2.5, 5.0]
+    chain = run_once(s, "dsi", acc, lookahead=TreeSpec(TokenTree.chain(2), law))
+    plain = run_once(s, "dsi", acc, lookahead=2)
+    assert chain.latency_ms == plain.latency_ms and chain.drafter_busy_ms == plain.drafter_busy_ms

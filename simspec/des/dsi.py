@@ -207,7 +207,7 @@ class DSIRun:
             dur = self._step * self.k  # a stop rule's block: constant drafts, its own length
             self.block_ends = None
         else:
-            times = np.array([sample_latency(self.drafter, self.rng, 1, self.prompt + self.block_p + j) for j in range(self.k)])
+            times = np.array([self._draft_time(self.block_p, j) for j in range(self.k)])
             self.block_times = times
             self.block_ends = np.cumsum(times + self._o) if self._o else np.cumsum(times)
             dur = float(self.block_ends[-1])
@@ -215,6 +215,10 @@ class DSIRun:
             self.log(now, "draft_start", "drafter", None, (self.block_p, self.block_p + self.k - 1))
         ev = self._block_ev = self._timeout(dur)
         ev.callbacks.append(self._block_done)
+
+    def _draft_time(self, p: int, j: int) -> float:
+        """The forward of the ``j``-th draft of the block that starts at position ``p`` (one token wide)."""
+        return sample_latency(self.drafter, self.rng, 1, self.prompt + p + j)
 
     def _block_done(self, ev: simpy.Event) -> None:
         if ev is not self._block_ev:

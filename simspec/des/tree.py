@@ -218,9 +218,10 @@ class TreeDSIRun(DSIRun):
     run's random stream), and the walk goes on in its subtree by the rules of :func:`tree_process`.
     The tokens emitted end at the walk's last position ``p + n`` (the target's correction or bonus),
     and — the drafter's speculation having followed the rank-1 path — the drafter restarts after it.
-    Drafting the tree level by level costs what the rank-1 chain costs only when the drafter's
-    forward does not depend on its width, so other drafters are refused; per-emitted-token overheads
-    are refused too (the coordinator's hold would need the rescue before the result).
+    The ``j``-th draft of a block is the drafter forward that drafts the tree's level ``j + 1``, reading
+    ``draft_widths[j]`` tokens (the level above) on ``p + j`` of context, as tree SI drafts it: the rank-1
+    chain's cost when the drafter's forward does not depend on its width. Per-emitted-token overheads are
+    refused (the coordinator's hold would need the rescue before the result).
     """
 
     def __init__(self, *args, spec: TreeSpec, **kwargs) -> None:
@@ -230,12 +231,13 @@ class TreeDSIRun(DSIRun):
             raise UnsupportedScenarioError(
                 f"DSI drafts the tree's rank-1 path; {spec.label} is deeper off that path: give a tree whose "
                 "first child at each level leads to its deepest level (k-ary and Sequoia's trees do)")
-        wide = max(widths)
-        if abs(float(self.drafter.forward(wide, self.prompt)) - float(self.drafter.forward(1, self.prompt))) > \
-                1e-9 * max(1.0, float(self.drafter.forward(1, self.prompt))):
-            raise UnsupportedScenarioError(
-                "DSI with tree tasks drafts the rank-1 path one token a forward and the siblings in the same "
-                "forwards: it needs a drafter whose forward does not depend on its width")
+        self._widths = list(widths)
+        if any(w != 1 for w in widths) and any(
+                float(self.drafter.forward(w, self.prompt)) != float(self.drafter.forward(1, self.prompt))
+                for w in set(widths)):
+            # a level wider than one token costs more than the rank-1 draft: every block samples its drafts'
+            # forwards (DSI's general drafting path) instead of the one-token constant
+            self.d_const = self._step = self._block_dur = None
         if self.ov.per_emitted_token_ms:
             raise UnsupportedScenarioError("DSI with tree tasks does not model per_emitted_token_ms yet")
         self.spec = spec
@@ -244,6 +246,10 @@ class TreeDSIRun(DSIRun):
         if self.t_const:
             self.v_const = float(self.target.forward(self._width, self.prompt))
             self._service = self.ov.startup_ms + self.v_const
+
+    def _draft_time(self, p: int, j: int) -> float:
+        w = self._widths[j] if j < len(self._widths) else 1
+        return sample_latency(self.drafter, self.rng, w, self.prompt + p + j)
 
     def _verify_time(self, p: int, k: int) -> float:
         if self.v_const is not None:
