@@ -92,11 +92,11 @@ def _add_scenario_flags(p: argparse.ArgumentParser) -> None:
                    help="run the DSI variant without the non-SI chain (no longer guaranteed >= non-SI)")
 
 
-def _add_tree_flags(p: argparse.ArgumentParser, title: str) -> None:
-    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: the tree of simulate's and compare's tree SI."""
+def _add_tree_flags(p: argparse.ArgumentParser, title: str, default: str = "the best tree") -> None:
+    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: the tree of simulate's, compare's and serve's tree SI."""
     t = p.add_argument_group(title)
     t.add_argument("--tree", default=None, metavar="B1,B2,...",
-                   help="a k-ary tree: children per node at each depth (e.g. 2,2,1); default: the best tree")
+                   help=f"a k-ary tree: children per node at each depth (e.g. 2,2,1); default: {default}")
     t.add_argument("--tree-budget", type=int, default=None, metavar="N",
                    help="Sequoia's optimal tree of at most N nodes for the tree law instead")
     t.add_argument("--sibling-acceptance", type=float, default=None, metavar="B",
@@ -590,7 +590,7 @@ def _cmd_compare(args) -> int:
 
         _checks.check_des_work(args.tokens, args.replications, ("--tokens", "--replications"))
     _needs_closed_form(scenario)
-    tree_kw = _tree_flags(args, scenario, "tree" in extra, "--with tree")
+    tree_kw = _tree_flags(args, scenario.acceptance.mean, "tree" in extra, "--with tree")
     cmp = compare(scenario, args.method, replications=args.replications, rng=args.seed, extra=extra, **tree_kw)
     if args.json:
         print(json.dumps(cmp.to_dict(), allow_nan=False, default=_json_default))
@@ -614,9 +614,10 @@ def _window(value: str | None) -> tuple[float | None, float | None] | None:
     return lo, hi
 
 
-def _tree_flags(args, scenario, wanted: bool, owner: str) -> dict:
-    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: tree SI's tree and law, as keywords of simulate and
-    compare; only when tree SI runs (``wanted``: ``owner`` is the flag that runs it)."""
+def _tree_flags(args, acceptance_mean: float, wanted: bool, owner: str) -> dict:
+    """``--tree``, ``--tree-budget``, ``--sibling-acceptance``: tree SI's tree and law, as keywords of simulate,
+    compare and serve; only when tree SI runs (``wanted``: ``owner`` is the flag that runs it).  The law's
+    rank-1 rate is ``acceptance_mean``."""
     given = [f for f, v in (("--tree", args.tree), ("--tree-budget", args.tree_budget),
                             ("--sibling-acceptance", args.sibling_acceptance)) if v is not None]
     if not wanted:
@@ -631,8 +632,7 @@ def _tree_flags(args, scenario, wanted: bool, owner: str) -> dict:
     if args.sibling_acceptance is not None and not 0.0 <= args.sibling_acceptance <= 1.0:
         raise SimspecError(f"--sibling-acceptance must be a probability in [0, 1], got {args.sibling_acceptance:g}")
     if args.sibling_acceptance is not None or args.tree_budget is not None:
-        law = PositionalTreeAcceptance.from_chain_rate(float(scenario.acceptance.mean),
-                                                       sibling_rate=args.sibling_acceptance)
+        law = PositionalTreeAcceptance.from_chain_rate(float(acceptance_mean), sibling_rate=args.sibling_acceptance)
     tree = None
     if args.tree is not None:
         try:
@@ -654,7 +654,7 @@ def _cmd_simulate(args) -> int:
 
     scenario = _scenario(args)
     dsi_tree = args.algorithm == "dsi" and (args.tree is not None or args.tree_budget is not None)
-    tree_kw = _tree_flags(args, scenario, args.algorithm == "tree" or dsi_tree,
+    tree_kw = _tree_flags(args, scenario.acceptance.mean, args.algorithm == "tree" or dsi_tree,
                           "--algorithm tree (or --algorithm dsi with --tree/--tree-budget: tree tasks)")
     window = _window(args.gantt_window)
     if window is not None and not args.gantt:

@@ -4,7 +4,8 @@ Each figure function also takes ``ax`` (an ``Axes``, or one per panel) to draw i
 your own; it then returns that figure.
 
 One style in every figure: an algorithm has one colour (:data:`ALGORITHM_COLOURS`: non-SI grey,
-SI blue, DSI vermillion — the Okabe–Ito palette, safe for colour-blind readers) and so has a
+SI blue, DSI vermillion, tree SI green, PEARL purple, the pipeline orange — the Okabe–Ito palette,
+safe for colour-blind readers) and so has a
 lookahead policy (:data:`POLICY_COLOURS`) and a token-level verifier (:data:`VERIFIER_COLOURS`); every axis names its quantity and its unit in
 parentheses; and a figure is at most 7 inches wide (a paper's text width) with no text under 7 pt,
 so that it stays readable printed at a paper's text width.
@@ -28,7 +29,8 @@ __all__ = ["heatmap_figure", "gantt_figure", "ranking_figure", "save_figure", "A
            "VERIFIER_COLOURS", "policy_colour"]
 
 #: One colour per algorithm, in every figure (colour-blind safe, Okabe–Ito).
-ALGORITHM_COLOURS = {"nonsi": "#7f7f7f", "si": "#0072B2", "dsi": "#D55E00"}
+ALGORITHM_COLOURS = {"nonsi": "#7f7f7f", "si": "#0072B2", "dsi": "#D55E00", "tree": "#009E73", "pearl": "#CC79A7",
+                     "pipeline": "#E69F00"}
 
 # the widest a figure is drawn by default, in inches: a two-column paper's text width, so that
 # a figure printed across the page keeps its text at the size it was set in (7 pt or more)

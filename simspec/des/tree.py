@@ -54,7 +54,7 @@ from .dsi import DSIRun
 from .config import Overheads
 from .pool import active_log
 
-__all__ = ["tree_process", "cut_tree", "hazards_of", "TreeSpec", "tree_spec", "TreeDSIRun"]
+__all__ = ["tree_process", "cut_tree", "tree_levels", "walk_tree", "hazards_of", "TreeSpec", "tree_spec", "TreeDSIRun"]
 
 
 @lru_cache(maxsize=256)
@@ -92,11 +92,8 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
     S = acc.size
     ok = acc.tolist()
     pos = 0
-    full_depth = _structure(parents)[0].depth
     while pos < S:
-        room = S - pos - 1
-        par = parents if full_depth <= room else cut_tree(parents, room)
-        _, kids, widths, _ = _structure(par)
+        par, kids, widths = tree_levels(parents, S - pos - 1)
         d = sum(sample_latency(drafter, rng, w, prompt_len + pos + lvl) for lvl, w in enumerate(widths))
         depth = len(widths)
         if widths:
@@ -122,24 +119,7 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
         if msg:
             yield env.timeout(msg)
         stats["rounds"] += 1
-        node, n = -1, 0
-        while kids[node]:
-            depth = n + 1
-            chosen = None
-            for r, child in enumerate(kids[node], start=1):
-                if r == 1:
-                    if ok[pos + n]:
-                        chosen = child
-                        break
-                    continue
-                row = hazards[min(depth, hazards.shape[0]) - 1]
-                h = row[r - 1] if r - 1 < row.size else 0.0
-                if h > 0 and rng.random() < h:
-                    chosen = child
-                    break
-            if chosen is None:
-                break
-            node, n = chosen, n + 1
+        node, n = walk_tree(kids, hazards, ok, pos, rng)
         if loop:
             yield env.timeout(per_round + (n + 1) * per_emit)
         if kids[node]:  # the walk stopped where the tree went on: a rejection
@@ -153,6 +133,43 @@ def tree_process(env: simpy.Environment, acc: np.ndarray, parents: tuple[int, ..
         pos += n + 1
     if log:
         log(env.now, "done", "drafter", None, (S - 1, S - 1))
+
+
+def walk_tree(kids, hazards: np.ndarray, ok, pos: int, rng: np.random.Generator) -> tuple[int, int]:
+    """The accepted path of a round at ``pos`` (rule 3 of the module's docstring): its last node and length ``n``.
+
+    ``kids[node]`` lists a node's children in rank order (``kids[-1]``: the root's); ``ok[j]`` is the outcome
+    of the rank-1 draft at position ``j``; a rejected rank-1 draft's siblings are tried in rank order, each
+    accepted at its conditional rate ``hazards[depth − 1, rank − 1]`` with one uniform from ``rng``.  The walk
+    stopped inside the tree (a rejection) when ``kids[node]`` is not empty.
+    """
+    node, n = -1, 0
+    while kids[node]:
+        depth = n + 1
+        chosen = None
+        for r, child in enumerate(kids[node], start=1):
+            if r == 1:
+                if ok[pos + n]:
+                    chosen = child
+                    break
+                continue
+            row = hazards[min(depth, hazards.shape[0]) - 1]
+            h = row[r - 1] if r - 1 < row.size else 0.0
+            if h > 0 and rng.random() < h:
+                chosen = child
+                break
+        if chosen is None:
+            break
+        node, n = chosen, n + 1
+    return node, n
+
+
+def tree_levels(parents: tuple[int, ...], room: int):
+    """A round's tree cut to ``room`` levels (``cut_tree``), as ``(parents, kids, draft_widths)``."""
+    full_depth = _structure(parents)[0].depth
+    par = parents if full_depth <= room else cut_tree(parents, room)
+    _, kids, widths, _ = _structure(par)
+    return par, kids, widths
 
 
 def hazards_of(law, depth: int, width: int) -> np.ndarray:

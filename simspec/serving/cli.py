@@ -108,6 +108,9 @@ def add_subcommand(sub: Any) -> None:
     b.add_argument("--servers", type=int, default=None, metavar="N",
                    help="target GPUs: non-SI and SI run one engine copy on each, and DSI joins the comparison, "
                         "sharing the N as one pool of batching servers (default: one GPU, no DSI)")
+    from ..cli import _add_tree_flags
+
+    _add_tree_flags(s, "token trees: --tree or --tree-budget adds tree SI to the comparison", "no tree SI")
     o = s.add_argument_group("output")
     o.add_argument("--slo-ttft-ms", type=float, default=None, metavar="MS", help="goodput: TTFT target")
     o.add_argument("--slo-tpot-ms", type=float, default=None, metavar="MS", help="goodput: TPOT target")
@@ -174,13 +177,16 @@ def cmd_serve(args) -> int:
         _check_output_file("--plot", Path(args.plot))
         _check_figure_format("--plot", Path(args.plot))
     batches = parse_ints("--max-batch", args.max_batch)
+    tree_kw = _tree_kw(args, speculative)
     if args.best_k:
+        if tree_kw:
+            raise SimspecError("--best-k searches SI's k: drop --tree/--tree-budget")
         return _best_k(args, batches, speculative)
     if len(batches) > 1:
         raise SimspecError("several --max-batch values compare batch sizes with --best-k: add it, or give one")
     rates = _rates(args.rate)
     if len(rates) > 1:
-        return _load_curve(args, rates, batches[0], speculative)
+        return _load_curve(args, rates, batches[0], speculative, tree_kw)
     if args.plot:
         raise SimspecError("--plot draws a load curve or the best k per batch: give several --rate values or --best-k")
     if args.request_trace:
@@ -203,11 +209,13 @@ def cmd_serve(args) -> int:
         raise SimspecError("--servers adds DSI, which needs a drafter: give --drafter-ms (or a drafter profile/model)")
     batching = Batching(batches[0], args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
                         args.block_size, args.drafter_placement, replicas=args.servers or 1)
-    algorithms = ("nonsi",) + (("si",) if speculative else ()) + (("dsi",) if args.servers is not None else ())
+    algorithms = (("nonsi",) + (("si",) if speculative else ()) + (("dsi",) if args.servers is not None else ())
+                  + (("tree",) if tree_kw else ()))
     result = serve(workload, _model(args, "target"), _model(args, "drafter") if speculative else None,
                    IIDAcceptance(args.acceptance) if speculative else None,
                    lookahead=parse_lookahead(args.lookahead), algorithms=algorithms,
-                   batching=batching, slo=slo, replications=args.replications, rng=args.seed, progress=args.progress)
+                   batching=batching, slo=slo, replications=args.replications, rng=args.seed, progress=args.progress,
+                   **tree_kw)
     if args.records:
         from .serve import _RECORD_FIELDS
 
@@ -259,15 +267,27 @@ def _emit(args, result) -> int:
     return 0
 
 
-def _load_curve(args, rates, max_batch, speculative) -> int:
+def _tree_kw(args, speculative: bool) -> dict:
+    """``tree`` and ``tree_acceptance`` of ``serve`` from ``--tree``/``--tree-budget``/``--sibling-acceptance``."""
+    from ..cli import _tree_flags
+
+    wanted = args.tree is not None or args.tree_budget is not None
+    if wanted and not speculative:
+        raise SimspecError("tree SI needs a drafter: give --drafter-ms (or a drafter profile/model) and --acceptance")
+    return _tree_flags(args, args.acceptance if wanted else 0.0, wanted, "--tree or --tree-budget")
+
+
+def _load_curve(args, rates, max_batch, speculative, tree_kw=None) -> int:
     from .batching import Batching
     from .curves import load_curve
 
+    tree_kw = tree_kw or {}
     target, drafter, acc = _common(args, speculative)
     curve = load_curve(rates, target, drafter, acc, prompt_len=parse_lengths("--prompt-len", args.prompt_len),
                        output_len=parse_lengths("--output-len", args.output_len), requests=args.requests,
                        lookahead=parse_lookahead(args.lookahead),
-                       algorithms=("nonsi", "si") + (("dsi",) if args.servers is not None else ()),
+                       algorithms=("nonsi", "si") + (("dsi",) if args.servers is not None else ())
+                       + (("tree",) if tree_kw else ()), **tree_kw,
                        batching=Batching(max_batch, args.max_tokens_per_step, args.chunked_prefill, args.kv_blocks,
                                          args.block_size, args.drafter_placement, replicas=args.servers or 1),
                        replications=args.replications, rng=args.seed, progress=args.progress)

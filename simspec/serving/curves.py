@@ -32,7 +32,7 @@ from .._checks import int_at_least, positive
 from ..errors import InvalidParameterError
 from ..records import Estimate, TableRecord, format_number, to_frame
 from .batching import Batching
-from .serve import ServingResult, serve
+from .serve import _NAMES, ServingResult, serve
 from .workload import PoissonArrivals, Workload
 
 __all__ = ["load_curve", "LoadCurve", "best_k_by_batch", "BestKTable"]
@@ -88,7 +88,7 @@ class LoadCurve(TableRecord):
         head = f"load curve: {self.results[0].scenario.get('batching', '')}; speedup over non-SI per request rate"
         headers = []
         for a in self.algorithms:
-            headers += [f"{a.upper()} latency", f"{a.upper()} TPOT", f"{a.upper()} throughput"]
+            headers += [f"{_NAMES[a]} latency", f"{_NAMES[a]} TPOT", f"{_NAMES[a]} throughput"]
         headers.append("non-SI batch")
         rows = []
         for rate, res in zip(self.rates, self.results):
@@ -102,7 +102,7 @@ class LoadCurve(TableRecord):
         for a in self.algorithms:
             for metric, label in (("", "mean latency"), ("tpot", "median TPOT")):
                 x = self.crossover(a, metric)
-                notes.append(f"{a.upper()} {label}: " + (f"stops paying at {format_number(x, 3)} req/s"
+                notes.append(f"{_NAMES[a]} {label}: " + (f"stops paying at {format_number(x, 3)} req/s"
                                                           if not math.isnan(x) else "pays at every rate tried"))
         return head, headers, rows, notes
 
@@ -118,7 +118,7 @@ class LoadCurve(TableRecord):
                 err = np.array([[e.mean - e.low for e in est], [e.high - e.mean for e in est]])
                 ax.errorbar(self.rates, y, yerr=np.nan_to_num(err), fmt=style,
                             color=ALGORITHM_COLOURS[a],
-                            label=f"{a.upper()}, {'mean latency' if not metric else 'median TPOT'}", capsize=2)
+                            label=f"{_NAMES[a]}, {'mean latency' if not metric else 'median TPOT'}", capsize=2)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("request rate (requests/s)")

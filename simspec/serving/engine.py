@@ -13,9 +13,12 @@ engine replicas.  Each replica loops over *steps*, one target forward each:
    (:func:`simspec.rounds.si_round`, the rule of the single-request engines): the
    drafter runs ``j = 1 .. max k`` batched forwards over the sequences still drafting,
    then the target verifies every sequence's ``k + 1`` tokens in one forward;
-   non-SI is the same step with ``k = 0`` and no drafter;
+   non-SI is the same step with ``k = 0`` and no drafter; tree SI (``algorithm="tree"``,
+   :mod:`simspec.des.tree`'s rules) drafts the request's token tree level by level (the
+   drafter's ``j``-th batched forward reads each sequence's level ``j`` width) and verifies
+   all its nodes, the accepted path walked by :func:`simspec.des.tree.walk_tree`;
 4. **KV** — before the forward each sequence holds the blocks of its context plus
-   the ``k + 1`` slots it writes; when the cache cannot grant them, the most recently
+   the ``k + 1`` slots it writes (a tree: its nodes and one); when the cache cannot grant them, the most recently
    admitted sequence is preempted (freed, re-queued first, its prefix recomputed
    when readmitted).
 
@@ -40,6 +43,7 @@ import simpy
 from ..deployment import Overheads
 from ..lookahead import LookaheadPolicy, RoundView, StaticLookahead, checked_proposal
 from ..montecarlo.positions import next_rejection
+from ..des.tree import tree_levels, walk_tree
 from ..rounds import si_round
 from .batching import Batching, BatchSizeLookahead
 
@@ -49,13 +53,14 @@ __all__ = ["run_engine"]
 class _Request:
     __slots__ = ("id", "arrival", "prompt", "S", "pos", "nxt", "ctrl", "signals", "blocks", "first_token",
                  "finish", "preemptions", "drafts", "accepted", "rounds", "prefill_left", "replica", "wait_ms",
-                 "nxt2d")
+                 "nxt2d", "ok")
 
     def __init__(self, i: int, arrival: float, prompt: int, S: int) -> None:
         self.id, self.arrival, self.prompt, self.S = i, arrival, prompt, S
         self.pos = 0
         self.nxt = None
         self.nxt2d = None
+        self.ok = None  # tree SI: the rank-1 drafts' outcomes, as Python bools
         self.ctrl = None
         self.signals = None
         self.blocks = 0
@@ -180,7 +185,7 @@ class _Replica:
             decoding = [r for r in self.running if r.prefill_left == 0]
             plan = eng.plan_rounds(decoding, len(decoding))
             # KV: every decoding sequence needs its context plus the slots it writes; preempt the newest
-            for r, (kc, _) in zip(list(decoding), list(plan)):
+            for r, (kc, *_) in zip(list(decoding), list(plan)):
                 while r in self.running and not self._take(r, self._blocks(r.prompt + r.pos + kc + 1)):
                     self._preempt(self.running[-1])
             keep = [i for i, r in enumerate(decoding) if r in self.running]
@@ -189,7 +194,7 @@ class _Replica:
                 plan = [plan[i] for i in keep]
             chunks: list[tuple[_Request, int]] = []
             if cfg.chunked_prefill:
-                budget = cfg.max_tokens_per_step - sum(kc + 1 for kc, _ in plan)
+                budget = cfg.max_tokens_per_step - sum(kc + 1 for kc, *_ in plan)
                 for r in self.running:
                     if budget <= 0:
                         break
@@ -209,7 +214,7 @@ class _Replica:
                 r.prefill_left -= c
                 if r.prefill_left == 0 and r.first_token < 0:
                     r.first_token = now
-            for r, (kc, n) in zip(decoding, plan):
+            for r, (kc, n, *_) in zip(decoding, plan):
                 r.pos += n + 1
                 r.rounds += 1
                 r.drafts += kc
@@ -233,10 +238,12 @@ class _Replica:
 
 class _Engine:
     def __init__(self, table, outcomes, signals, target, drafter, algorithm, lookahead, cfg: Batching,
-                 overheads: Overheads, rng: np.random.Generator) -> None:
+                 overheads: Overheads, rng: np.random.Generator, tree=None, tree_rng=None) -> None:
         self.env = simpy.Environment()
         self.cfg = cfg
-        self.speculative = algorithm == "si"
+        self.speculative = algorithm in ("si", "tree")
+        self.tree = tree if algorithm == "tree" else None  # a simspec.des.tree.TreeSpec
+        self.tree_rng = tree_rng  # the sibling draws of tree SI
         self.target = _Sampler(target, rng)
         self.drafter = _Sampler(drafter, rng) if self.speculative else None
         self.ov = overheads
@@ -246,7 +253,9 @@ class _Engine:
         self.requests = []
         for i in range(len(table)):
             r = _Request(i, float(table.arrival_ms[i]), int(table.prompt_len[i]), int(table.output_len[i]))
-            if self.speculative:
+            if self.tree is not None:
+                r.ok = outcomes[i].tolist()
+            elif self.speculative:
                 nxt = next_rejection(outcomes[i][None, :])
                 r.nxt = nxt[0].tolist()  # Python ints for si_round
                 if isinstance(lookahead, LookaheadPolicy) and type(lookahead) is not StaticLookahead:
@@ -267,10 +276,21 @@ class _Engine:
             t = t + d if self.cfg.drafter == "shared" else max(t, d)
         return t
 
-    def plan_rounds(self, batch: list[_Request], size: int) -> list[tuple[int, int]]:
-        """Each sequence's round ``(k_cut, n)``: the lookahead, cut at the end of its output."""
+    def plan_rounds(self, batch: list[_Request], size: int) -> list[tuple]:
+        """Each sequence's round ``(k_cut, n)``: the lookahead, cut at the end of its output.
+
+        Tree SI: ``(nodes, n, draft_widths, rejected)``, its tree cut to the levels that fit, ``n`` the
+        accepted path's length and ``rejected`` whether the walk stopped inside the tree.
+        """
         if not self.speculative:
             return [(0, 0)] * len(batch)
+        if self.tree is not None:
+            spec, out = self.tree, []
+            for r in batch:
+                par, kids, widths = tree_levels(spec.parents, r.S - r.pos - 1)
+                node, n = walk_tree(kids, spec.hazards, r.ok, r.pos, self.tree_rng)
+                out.append((len(par), n, widths, bool(kids[node])))
+            return out
         la = self.lookahead
         out = []
         if isinstance(la, BatchSizeLookahead):
@@ -293,7 +313,8 @@ class _Engine:
         ov = self.ov
         t = 0.0
         spec = self.speculative
-        if spec and batch:
+        tree = self.tree is not None
+        if spec and batch and not tree:
             j_max = max(kc for kc, _ in plan)
             total = 0
             for j in range(j_max):
@@ -302,7 +323,14 @@ class _Engine:
                 t += self.drafter([1] * len(ctx), ctx)
             if j_max:
                 t += j_max * ov.per_drafter_forward_ms + total * ov.per_draft_token_ms
-        new = [kc + 1 for kc, _ in plan] + [c for _, c in chunks]
+        elif spec and batch:  # tree SI: the j-th batched forward drafts every tree's level j + 1
+            j_max = max(len(widths) for _, _, widths, _ in plan)
+            for j in range(j_max):
+                rows = [(r, widths[j]) for r, (_, _, widths, _) in zip(batch, plan) if len(widths) > j]
+                t += self.drafter([w for _, w in rows], [r.prompt + r.pos + j for r, _ in rows])
+            if j_max:
+                t += j_max * ov.per_drafter_forward_ms + sum(p[0] for p in plan) * ov.per_draft_token_ms
+        new = [p[0] + 1 for p in plan] + [c for _, c in chunks]
         ctx = [r.prompt + r.pos for r in batch] + [r.prompt + r.pos - r.prefill_left for r, _ in chunks]
         phase = "prefill" if chunks else "decode"
         if spec and chunks:
@@ -318,9 +346,10 @@ class _Engine:
         if batch:
             if spec:
                 t += ov.message_ms + ov.per_round_ms
-            emitted = sum(n + 1 for _, n in plan)
+            emitted = sum(p[1] + 1 for p in plan)
             t += emitted * ov.per_emitted_token_ms
-            if spec and ov.sync_ms and any(n < kc and r.pos + n + 1 < r.S for r, (kc, n) in zip(batch, plan)):
+            if spec and ov.sync_ms and any((p[3] if tree else p[1] < p[0]) and r.pos + p[1] + 1 < r.S
+                                           for r, p in zip(batch, plan)):
                 t += ov.sync_ms
         return t
 
@@ -345,9 +374,13 @@ class _Engine:
 
 
 def run_engine(table, outcomes, signals, target, drafter, algorithm: str, lookahead, cfg: Batching,
-               overheads: Overheads, rng: np.random.Generator) -> _Engine:
-    """Run one replication on the requests ``table`` with each request's acceptance ``outcomes``."""
-    eng = _Engine(table, outcomes, signals, target, drafter, algorithm, lookahead, cfg, overheads, rng)
+               overheads: Overheads, rng: np.random.Generator, tree=None, tree_rng=None) -> _Engine:
+    """Run one replication on the requests ``table`` with each request's acceptance ``outcomes``.
+
+    ``algorithm="tree"`` needs ``tree`` (a :class:`~simspec.des.tree.TreeSpec`) and ``tree_rng`` (the
+    generator of the sibling draws)."""
+    eng = _Engine(table, outcomes, signals, target, drafter, algorithm, lookahead, cfg, overheads, rng, tree,
+                  tree_rng)
     eng.run()
     return eng
 

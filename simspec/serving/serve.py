@@ -39,8 +39,8 @@ from .workload import RequestTable, RequestTrace, Workload, as_workload
 
 __all__ = ["serve", "ServingResult", "SLO", "SERVING_METRICS", "ALGORITHMS"]
 
-ALGORITHMS = ("nonsi", "si", "dsi")
-_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI"}
+ALGORITHMS = ("nonsi", "si", "dsi", "tree")
+_NAMES = {"nonsi": "non-SI", "si": "SI", "dsi": "DSI", "tree": "tree SI"}
 
 #: Per-replication metrics, with their units and their labels in the printed table.
 SERVING_METRICS = {
@@ -76,6 +76,22 @@ class SLO:
             if not (v > 0):
                 raise InvalidParameterError(f"SLO {name} must be > 0 (or inf for no target), got {v!r}")
             object.__setattr__(self, name, v)
+
+
+def _tree_spec(tree, law, acceptance):
+    """Tree SI's tree and law (``simspec.des.tree.TreeSpec``): the tree is required, the law defaults to the
+    acceptance process's mean rate at every rank."""
+    from ..des.tree import TreeSpec
+    from ..trees import PositionalTreeAcceptance, TokenTree
+
+    if not isinstance(tree, TokenTree):
+        raise InvalidParameterError(f"'tree' under load needs tree=TokenTree(...) (e.g. TokenTree.k_ary([2, 2, 1])), "
+                                    f"got {tree!r}")
+    if tree.size == 0:
+        raise InvalidParameterError("the tree is empty (plain decoding): serve 'nonsi' instead, or give a tree")
+    if law is None:
+        law = PositionalTreeAcceptance.from_chain_rate(float(acceptance.mean))
+    return TreeSpec(tree, law)
 
 
 def _lookahead(value) -> LookaheadPolicy | BatchSizeLookahead:
@@ -133,7 +149,9 @@ class ServingResult(TableRecord):
 
     ``metrics[algorithm][name]`` is an :class:`~simspec.Estimate` (names: :data:`SERVING_METRICS`);
     ``speedup`` holds ``si_vs_nonsi`` (mean end-to-end latency, non-SI over SI), ``si_vs_nonsi_tpot``
-    (median TPOT) and ``si_vs_nonsi_throughput`` (SI's throughput over non-SI's), paired per replication.
+    (median TPOT) and ``si_vs_nonsi_throughput`` (SI's throughput over non-SI's), paired per replication,
+    and the same three for every other pair served (``dsi_vs_nonsi``, ``dsi_vs_si``, ``tree_vs_nonsi``,
+    ``tree_vs_si``).
     ``per_replication[algorithm]`` is the raw metrics, one dict per replication; :meth:`records` the
     requests, one dict each; :meth:`to_frame` either as a pandas table.
     """
@@ -192,8 +210,10 @@ class ServingResult(TableRecord):
     def _table(self):
         sc = self.scenario
         head = (f"serving: {sc.get('workload', '')}; {sc.get('batching', '')}; lookahead {sc.get('lookahead', '-')}; "
-                f"{self.replications} replication(s)\ntarget {sc.get('target')}"
-                + (f", drafter {sc['drafter']}, acceptance {sc['acceptance']}" if "si" in self.metrics else ""))
+                + (f"{sc['tree']}; " if sc.get("tree") else "")
+                + f"{self.replications} replication(s)\ntarget {sc.get('target')}"
+                + (f", drafter {sc['drafter']}, acceptance {sc['acceptance']}"
+                   if any(a != "nonsi" for a in self.metrics) else ""))
         headers = [_NAMES.get(a, a) for a in self.metrics]
         rows = []
         for name, (_, label) in SERVING_METRICS.items():
@@ -204,7 +224,7 @@ class ServingResult(TableRecord):
                 continue
             rows.append((label, [self.metrics[a][name] for a in self.metrics]))
         notes = []
-        for pair in ("si_vs_nonsi", "dsi_vs_nonsi", "dsi_vs_si"):
+        for pair in ("si_vs_nonsi", "dsi_vs_nonsi", "dsi_vs_si", "tree_vs_nonsi", "tree_vs_si"):
             if pair not in self.speedup:
                 continue
             fast, slow = pair.split("_vs_")
@@ -230,13 +250,18 @@ def _describe_workload(w) -> str:
             f"output {w.output_len}")
 
 
-def _check_fits(table: RequestTable, cfg: Batching, speculative: bool) -> None:
+def _check_fits(table: RequestTable, cfg: Batching, speculative: bool, tree_nodes: int = 0) -> None:
     if not cfg.chunked_prefill and int(table.prompt_len.max()) > cfg.max_tokens_per_step:
         raise InvalidParameterError(
             f"a prompt of {int(table.prompt_len.max())} tokens exceeds max_tokens_per_step = "
             f"{cfg.max_tokens_per_step}: raise max_tokens_per_step or set chunked_prefill=True")
+    if tree_nodes + 1 > cfg.max_tokens_per_step:
+        raise InvalidParameterError(
+            f"a tree of {tree_nodes} nodes is verified in a forward of {tree_nodes + 1} tokens, past "
+            f"max_tokens_per_step = {cfg.max_tokens_per_step}: raise max_tokens_per_step or give a smaller tree")
     if cfg.kv_blocks is not None:
-        worst = int((table.prompt_len + table.output_len).max())
+        # a tree's round writes all its nodes, past the end of the output when its levels fit but it is wide
+        worst = int((table.prompt_len + table.output_len).max()) + tree_nodes
         need = cfg.blocks_for(worst, speculative)
         if need > cfg.kv_blocks:
             raise InvalidParameterError(
@@ -258,6 +283,8 @@ def serve(
     replications: int = 1,
     rng: int | np.random.SeedSequence | None = None,
     progress: bool = False,
+    tree=None,
+    tree_acceptance=None,
 ) -> ServingResult:
     """Serve the same requests with each algorithm; metrics with intervals over ``replications``.
 
@@ -266,7 +293,10 @@ def serve(
     (:class:`~simspec.batch_latency.BatchLatencyModel`).  ``lookahead``: SI's
     ``k`` — an int, a lookahead policy (one controller per request), a
     :class:`BatchSizeLookahead` or a ``{batch: k}`` mapping.  ``algorithms``:
-    ``"nonsi"`` and/or ``"si"``.
+    any of ``"nonsi"``, ``"si"``, ``"dsi"`` and ``"tree"`` (tree SI: ``tree``, a
+    :class:`~simspec.TokenTree`, verified whole each round, its siblings accepted by
+    ``tree_acceptance``, by default ``PositionalTreeAcceptance.from_chain_rate`` of the
+    acceptance process's mean).
     """
     w = as_workload(workload)
     algorithms = tuple(algorithms)
@@ -274,12 +304,15 @@ def serve(
     if bad or not algorithms or len(set(algorithms)) != len(algorithms):
         raise InvalidParameterError(f"algorithms must be distinct names among {ALGORITHMS}, got {algorithms!r}")
     target_b = as_batch_latency("target", target)
-    speculative = "si" in algorithms or "dsi" in algorithms
+    speculative = "si" in algorithms or "dsi" in algorithms or "tree" in algorithms
     drafter_b = as_batch_latency("drafter", drafter) if speculative or drafter is not None else None
     if speculative and not isinstance(acceptance, AcceptanceProcess):
         raise InvalidParameterError(
             f"SI needs an acceptance process (e.g. IIDAcceptance(0.8)), got {acceptance!r}")
     la = _lookahead(lookahead)
+    spec = _tree_spec(tree, tree_acceptance, acceptance) if "tree" in algorithms else None
+    if spec is None and (tree is not None or tree_acceptance is not None):
+        raise InvalidParameterError("tree and tree_acceptance are tree SI's: add 'tree' to algorithms")
     cfg = batching if batching is not None else Batching()
     if not isinstance(cfg, Batching):
         raise InvalidParameterError(f"batching must be a Batching(...), got {cfg!r}")
@@ -305,9 +338,9 @@ def serve(
     bar = progress_bar(reps * len(algorithms), "serve", progress, unit="run")
     try:
         for child in children:
-            w_seed, acc_seed, lat_seed = child.spawn(3)
+            w_seed, acc_seed, lat_seed, tree_seed = child.spawn(4)  # the first three as before a fourth was added
             table = w.generate(np.random.default_rng(w_seed))
-            _check_fits(table, cfg, speculative)
+            _check_fits(table, cfg, speculative, len(spec.parents) if spec is not None else 0)
             outcomes, signals = None, None
             if speculative:
                 acc_rng = np.random.default_rng(acc_seed)
@@ -322,7 +355,7 @@ def serve(
                                          np.random.default_rng(lat_seed))
                 else:
                     eng = run_engine(table, outcomes, signals, target_b, drafter_b, alg, la, cfg, ov,
-                                     np.random.default_rng(lat_seed))
+                                     np.random.default_rng(lat_seed), spec, np.random.default_rng(tree_seed))
                 m, rec = _replication_metrics(eng, table, alg != "nonsi", cfg, slo_)
                 per_rep[alg].append(m)
                 cols[alg].append(rec)
@@ -338,7 +371,7 @@ def serve(
     def col(a, name):
         return [m[name] for m in per_rep[a]]
 
-    for fast, slow in (("si", "nonsi"), ("dsi", "nonsi"), ("dsi", "si")):
+    for fast, slow in (("si", "nonsi"), ("dsi", "nonsi"), ("dsi", "si"), ("tree", "nonsi"), ("tree", "si")):
         if fast in algorithms and slow in algorithms:
             key = f"{fast}_vs_{slow}"
             speedup[key] = Estimate.ratio(col(slow, "e2e_mean_ms"), col(fast, "e2e_mean_ms"))
@@ -350,6 +383,7 @@ def serve(
                      + (f", KV {cfg.kv_blocks} blocks" if cfg.kv_blocks is not None else "")
                      + (", chunked prefill" if cfg.chunked_prefill else "")),
         "lookahead": la.name if hasattr(la, "name") else str(la),
+        "tree": spec.label if spec is not None else None,
         "slo": slo is not None,
         "target": repr(target), "drafter": repr(drafter),
         "acceptance": repr(acceptance) if acceptance is not None else None,
