@@ -284,9 +284,54 @@ def test_dsi_shares_servers_and_batches_tasks():
     rows = [r for r in res.records() if r["algorithm"] == "dsi"]
     assert len(rows) == 120 and all(r["e2e_ms"] >= r["ttft_ms"] > 0 for r in rows)
     assert "DSI vs SI" in str(res)
+
+
+def _admitted(r) -> float:
+    return r.arrival + r.wait_ms
+
+
+def test_dsi_kv_cache_is_one_servers_cache_reserved_at_admission():
+    """kv_blocks = 10 of 16 tokens, k = 3: a request reserves blocks_for(prompt + output + 4). A (52 + 40 + 4 =
+    96 tokens: 6 blocks) runs; B (6 blocks) waits for A's blocks; C (1 + 10 + 4 tokens: 1 block) would fit beside
+    A but is admitted in arrival order, after B. However many servers, at most what one cache holds runs."""
+    from simspec import StaticLookahead
+    from simspec.serving.dsi import run_dsi_engine
+
+    table = RequestTable([0.0, 1.0, 2.0], [52, 52, 1], [40, 40, 10])
+    outcomes = _outcomes(np.random.default_rng(2), table)
+    for replicas in (1, 3):
+        eng = run_dsi_engine(table, outcomes, None, BatchedLatency(TARGET), BatchedLatency(DRAFTER),
+                             StaticLookahead(3), Batching(max_batch=8, replicas=replicas, kv_blocks=10, block_size=16),
+                             Overheads(), np.random.default_rng(0))
+        a, b, c = eng.requests
+        assert _admitted(a) == 0.0
+        assert _admitted(b) == pytest.approx(a.finish)  # A's blocks back, B in
+        assert _admitted(c) == pytest.approx(_admitted(b))  # behind B, though it fit beside A
+        assert eng.peak_blocks == 7 and eng.free_blocks == 10  # B (6) and C (1) together; all back at the end
+    unlimited = run_dsi_engine(table, outcomes, None, BatchedLatency(TARGET), BatchedLatency(DRAFTER),
+                               StaticLookahead(3), Batching(max_batch=8, replicas=3), Overheads(),
+                               np.random.default_rng(0))
+    assert all(r.wait_ms == 0.0 for r in unlimited.requests)
+
+
+def test_dsi_kv_cache_bad_input_is_named():
     from simspec.errors import UnsupportedScenarioError
-    with pytest.raises(UnsupportedScenarioError, match="KV cache"):
-        serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), algorithms=("dsi",), batching=Batching(kv_blocks=1000))
+
+    w = Workload(PoissonArrivals(rate=20.0), prompt_len=64, output_len=61, requests=4)
+    with pytest.raises(InvalidParameterError, match="under DSI a request reserves its prompt, output and 4 slots"):
+        serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), lookahead=3, algorithms=("dsi",),
+              batching=Batching(kv_blocks=8, block_size=16))  # 125 tokens fit in 8 blocks, 125 + 4 do not
+
+    from types import SimpleNamespace
+
+    from simspec.serving.dsi import kv_slots
+
+    with pytest.raises(UnsupportedScenarioError, match="mystery states no maximum lookahead"):
+        kv_slots(SimpleNamespace(name="mystery"))  # what serve asks of DSI's lookahead when kv_blocks is set
+    assert kv_slots(HeuristicLookahead(k0=2, k_max=8)) == 8
+    res = serve(w, TARGET, DRAFTER, IIDAcceptance(0.7), lookahead=HeuristicLookahead(k0=2, k_max=8),
+                algorithms=("dsi",), batching=Batching(kv_blocks=100), rng=1)  # k_max = 8 reserves 9 slots
+    assert res.metrics["dsi"]["e2e_mean_ms"].mean > 0
 
 
 def test_crossover_interpolates_in_log_rate():

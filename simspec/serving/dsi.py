@@ -16,7 +16,14 @@ What is assumed, and stated in the results:
 * one drafter GPU per target server (counted in the GPU cost, as for SI with a separate drafter);
   the requests running at once share them, so each draft costs one batched drafter forward over
   ``ceil(running requests / drafter GPUs)`` sequences (:class:`_SharedDrafter`);
-* at most ``max_batch × servers`` requests run at once; the KV cache is not modelled (refused).
+* at most ``max_batch × servers`` requests run at once;
+* the KV cache (``Batching.kv_blocks``): any server may verify any request's task, so **every target
+  server holds every running request's KV cache** — the cache of one server bounds the requests
+  running at once, however many servers there are (SI's replicas each hold their own requests).
+  A request reserves ``blocks_for(prompt + output + k + 1)`` (its whole sequence and one task's draft
+  slots, ``k`` the lookahead or a policy's ``k_max``) when admitted and frees it when it finishes;
+  requests are admitted in arrival order while their reservation fits, so nothing is preempted.
+  Several tasks of one request batched on one server share its reservation.
 
 With one server, batch 1 and one request at a time, a request's latency equals
 :func:`simspec.des.run_once`'s DSI run without the chain on one server (``tests/test_serving.py``).
@@ -30,12 +37,13 @@ import numpy as np
 import simpy
 
 from ..des.dsi import DSIRun
+from ..errors import UnsupportedScenarioError
 from ..des.pool import Task
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..montecarlo.positions import next_rejection
 from .batching import Batching
 
-__all__ = ["run_dsi_engine"]
+__all__ = ["run_dsi_engine", "kv_slots"]
 
 
 class _Item:
@@ -226,12 +234,25 @@ class _SharedDrafter:
         return self.batch_model.sample_step(rng, [int(n_new)] * b, [int(context_len)] * b, phase)
 
 
+def kv_slots(lookahead) -> int:
+    """The most draft slots one DSI task writes: a static ``k``, or a lookahead policy's ``k_max``."""
+    k = getattr(lookahead, "k", None)
+    if not isinstance(k, (int, np.integer)):
+        k = getattr(lookahead, "k_max", None)
+    if not isinstance(k, (int, np.integer)):
+        raise UnsupportedScenarioError(
+            f"the KV cache under DSI reserves one task's draft slots, but {getattr(lookahead, 'name', lookahead)} "
+            "states no maximum lookahead (k_max): give an int lookahead, or drop kv_blocks")
+    return int(k)
+
+
 class _Req:
     __slots__ = ("id", "arrival", "prompt", "S", "first_token", "finish", "preemptions", "drafts", "accepted",
-                 "rounds", "replica", "wait_ms", "run")
+                 "rounds", "replica", "wait_ms", "run", "blocks")
 
     def __init__(self, i, arrival, prompt, S) -> None:
         self.id, self.arrival, self.prompt, self.S = i, arrival, prompt, S
+        self.blocks = 0
         self.first_token = self.finish = -1.0
         self.preemptions = self.drafts = self.accepted = self.rounds = self.replica = 0
         self.wait_ms = 0.0
@@ -265,12 +286,24 @@ class _DSIEngine:
         self.waiting: deque[_Req] = deque()
         self.outcomes, self.signals = outcomes, signals
         self.lookahead = lookahead
+        self.free_blocks = cfg.kv_blocks  # None: the KV cache is not limited
+        self.peak_blocks = 0
+        self.slots = kv_slots(lookahead) + 1  # one task's draft slots and its bonus position
         self.requests = [_Req(i, float(table.arrival_ms[i]), int(table.prompt_len[i]), int(table.output_len[i]))
                          for i in range(len(table))]
 
     def _admit(self) -> None:
         while self.waiting and self.active < self.limit:
-            r = self.waiting.popleft()
+            r = self.waiting[0]
+            if self.free_blocks is not None:
+                # every server holds every running request's cache: one reservation, counted once
+                need = self.cfg.blocks_for(r.prompt + r.S + self.slots)
+                if need > self.free_blocks:
+                    break  # in arrival order: the oldest waits for blocks, the others behind it
+                self.free_blocks -= need
+                r.blocks = need
+                self.peak_blocks = max(self.peak_blocks, self.cfg.kv_blocks - self.free_blocks)
+            self.waiting.popleft()
             self.active += 1
             r.wait_ms = self.env.now - r.arrival
             admitted = self.env.now
@@ -307,6 +340,9 @@ class _DSIEngine:
         r.run = None
         self.active -= 1
         self.finished += 1
+        if self.free_blocks is not None:
+            self.free_blocks += r.blocks
+            r.blocks = 0
         self._admit()
 
     def arrivals(self):

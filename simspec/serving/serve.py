@@ -33,7 +33,7 @@ from ..errors import InvalidParameterError, UnsupportedScenarioError
 from ..lookahead import LookaheadPolicy, StaticLookahead
 from ..records import Estimate, TableRecord, format_number, to_frame
 from .batching import Batching, BatchSizeLookahead
-from .dsi import run_dsi_engine
+from .dsi import kv_slots, run_dsi_engine
 from .engine import run_engine
 from .workload import RequestTable, RequestTrace, Workload, as_workload
 
@@ -233,7 +233,9 @@ class ServingResult(TableRecord):
             notes.append(f"{_NAMES[fast]} vs {_NAMES[slow]}: " + ", ".join(parts))
         if "dsi" in self.metrics:
             notes.append("DSI: no non-SI chain; one drafter GPU per target server, shared by the running requests "
-                         "(each draft is a batched drafter forward)")
+                         "(each draft is a batched drafter forward)"
+                         + ("; every server holds every running request's KV cache, reserved at admission"
+                            if "KV" in sc.get("batching", "") else ""))
         notes.append(f"intervals: 95% over {self.replications} independent replications of the workload"
                      + ("; the requests are replayed from a trace, so they cover acceptance and latency only"
                         if sc.get("trace") else ""))
@@ -250,7 +252,8 @@ def _describe_workload(w) -> str:
             f"output {w.output_len}")
 
 
-def _check_fits(table: RequestTable, cfg: Batching, speculative: bool, tree_nodes: int = 0) -> None:
+def _check_fits(table: RequestTable, cfg: Batching, speculative: bool, tree_nodes: int = 0,
+                dsi_slots: int = 0) -> None:
     if not cfg.chunked_prefill and int(table.prompt_len.max()) > cfg.max_tokens_per_step:
         raise InvalidParameterError(
             f"a prompt of {int(table.prompt_len.max())} tokens exceeds max_tokens_per_step = "
@@ -267,6 +270,14 @@ def _check_fits(table: RequestTable, cfg: Batching, speculative: bool, tree_node
             raise InvalidParameterError(
                 f"the KV cache holds {cfg.kv_blocks} blocks of {cfg.block_size} tokens, but one request of "
                 f"{worst} tokens (prompt + output) needs {need}: raise kv_blocks or shorten the requests")
+        if dsi_slots:
+            # DSI reserves a request's whole sequence and one task's slots when it admits it
+            reserve = cfg.blocks_for(int((table.prompt_len + table.output_len).max()) + dsi_slots)
+            if reserve > cfg.kv_blocks:
+                raise InvalidParameterError(
+                    f"under DSI a request reserves its prompt, output and {dsi_slots} slots of one task: "
+                    f"{reserve} blocks, but the KV cache holds {cfg.kv_blocks}: raise kv_blocks or shorten the "
+                    "requests")
 
 
 def serve(
@@ -318,7 +329,7 @@ def serve(
         raise InvalidParameterError(f"batching must be a Batching(...), got {cfg!r}")
     if "dsi" in algorithms:
         if cfg.kv_blocks is not None:
-            raise UnsupportedScenarioError("DSI under load does not model the KV cache: drop kv_blocks or 'dsi'")
+            kv_slots(la)  # a lookahead with a maximum, or a named error
         if cfg.drafter == "shared":
             raise UnsupportedScenarioError("DSI drafts beside the target servers: use drafter='separate' with 'dsi'")
         if isinstance(la, BatchSizeLookahead):
@@ -340,7 +351,8 @@ def serve(
         for child in children:
             w_seed, acc_seed, lat_seed, tree_seed = child.spawn(4)  # the first three as before a fourth was added
             table = w.generate(np.random.default_rng(w_seed))
-            _check_fits(table, cfg, speculative, len(spec.parents) if spec is not None else 0)
+            _check_fits(table, cfg, speculative, len(spec.parents) if spec is not None else 0,
+                        kv_slots(la) + 1 if "dsi" in algorithms and cfg.kv_blocks is not None else 0)
             outcomes, signals = None, None
             if speculative:
                 acc_rng = np.random.default_rng(acc_seed)
