@@ -22,6 +22,10 @@ target's GPU (``drafter="shared"``). Requests: Poisson arrivals, prompts of 512 
    per GPU (SI's draft model on a GPU of its own), DSI shares the 4 as one pool of batching
    servers (no chain; its requests share one drafter GPU per target server, each draft a batched
    drafter forward); request rate from light to heavy.
+5. **Token trees under load** (``trees``): the EAGLE-like head at ``a = 0.8``, SI's chain of 4
+   against a tree of the same depth, ``TokenTree.k_ary([2, 2, 1, 1])`` (14 nodes: two candidates
+   at the first two levels), whose later siblings are accepted at 0.4 once the earlier ones are
+   rejected (a stated assumption); request rate from light to heavy.
 
 Writes ``results.csv``, ``numbers.json`` (every number, for the regeneration test), ``summary.txt``
 and ``speedup_vs_rate.png``.
@@ -138,6 +142,34 @@ def run_dsi(quick: bool) -> list[list]:
     return rows
 
 
+TREE = (2, 2, 1, 1)
+SIBLING_RATE = 0.4
+
+
+def run_trees(quick: bool) -> list[list]:
+    from simspec import TokenTree
+    from simspec.trees import PositionalTreeAcceptance
+
+    target, drafters = models()
+    drafter = drafters["EAGLE-like head"]
+    rows = []
+    reqs, reps = (60, 2) if quick else (400, 3)
+    law = PositionalTreeAcceptance.from_chain_rate(0.8, sibling_rate=SIBLING_RATE)
+    for rate in ([0.5, 16.0] if quick else [0.5, 4.0, 16.0, 32.0, 64.0]):
+        w = Workload(PoissonArrivals(rate), prompt_len=512, output_len=256, requests=reqs)
+        res = serve(w, target, drafter, IIDAcceptance(0.8), lookahead=4, algorithms=("nonsi", "si", "tree"),
+                    tree=TokenTree.k_ary(list(TREE)), tree_acceptance=law, replications=reps, rng=0,
+                    batching=Batching(max_batch=64, drafter="shared"))
+        m = res.metrics
+        for alg in ("si", "tree"):
+            sp = res.speedup[f"{alg}_vs_nonsi"]
+            rows.append(["trees", alg, 0.8, 1, rate, 64, 4, sp.mean, sp.low, sp.high,
+                         res.speedup[f"{alg}_vs_nonsi_throughput"].mean, m[alg]["throughput_tok_s"].mean,
+                         m["nonsi"]["throughput_tok_s"].mean, m[alg]["tpot_p50_ms"].mean,
+                         m["nonsi"]["tpot_p50_ms"].mean, m[alg]["mean_batch"].mean])
+    return rows
+
+
 def summary(rows: list[list]) -> str:
     col = {c: i for i, c in enumerate(COLUMNS)}
     out = ["Speculative decoding under load (roofline H100, Llama-3-8B target, k = 4, drafter on the same GPU)", ""]
@@ -174,6 +206,18 @@ def summary(rows: list[list]) -> str:
             out.append(f"   {r[1].upper():3s} {r[4]:5g} req/s: {r[col['speedup']]:.3f}x [{r[col['speedup_low']]:.3f}, "
                        f"{r[col['speedup_high']]:.3f}], TPOT {r[col['si_tpot_ms']]:.2f} vs {r[col['nonsi_tpot_ms']]:.2f} "
                        f"ms, batch {r[col['mean_batch']]:.1f}")
+    out += ["", f"5. Token trees under load (EAGLE-like head, a = 0.8, siblings {SIBLING_RATE}): chain k = 4 vs tree "
+            f"k_ary({list(TREE)}), median TPOT speedup over non-SI"]
+    by_rate: dict = {}
+    for r in rows:
+        if r[0] == "trees":
+            by_rate.setdefault(r[4], {})[r[1]] = r
+    for rate, pair in sorted(by_rate.items()):
+        si, tree = pair["si"], pair["tree"]
+        tp = lambda r: r[col["nonsi_tpot_ms"]] / r[col["si_tpot_ms"]]
+        out.append(f"   {rate:5g} req/s: chain {tp(si):.3f}x, tree {tp(tree):.3f}x (tree/chain {tp(tree) / tp(si):.3f}); "
+                   f"throughput chain {si[col['throughput_speedup']]:.3f}x, tree {tree[col['throughput_speedup']]:.3f}x; "
+                   f"TPOT {si[col['si_tpot_ms']]:.2f} vs {tree[col['si_tpot_ms']]:.2f} ms")
     return "\n".join(out) + "\n"
 
 
@@ -220,7 +264,8 @@ def main(argv=None) -> int:
     check_reference_flag(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = run_load(args.quick) + run_best_k(args.quick) + run_gpus(args.quick) + run_dsi(args.quick)
+    rows = (run_load(args.quick) + run_best_k(args.quick) + run_gpus(args.quick) + run_dsi(args.quick)
+            + run_trees(args.quick))
     meta = {"experiment": "serving_load", "mode": "quick" if args.quick else "full"}
     write_csv(out / "results.csv", COLUMNS, rows)
     write_experiment_numbers(out, Path(__file__).parent, COLUMNS, rows, reference=args.reference, **meta)
