@@ -125,3 +125,15 @@ def test_tree_under_load_is_reproducible_and_named_in_the_cli(capsys):
     assert "tree SI vs SI:" in out and "tree(size=" in out
     assert main(["serve", "--target-ms", "30", "--rate", "5", "--tree", "2,2"]) != 0  # no drafter
     assert "tree SI needs a drafter" in capsys.readouterr().err
+
+
+def test_a_tree_law_that_is_not_one_is_named_in_every_engine():
+    from simspec import simulate
+
+    w = Workload(PoissonArrivals(rate=5.0), prompt_len=16, output_len=8, requests=3)
+    with pytest.raises(InvalidParameterError, match="must be a tree acceptance law"):
+        serve(w, ConstantLatency(30.0), ConstantLatency(3.0), IIDAcceptance(0.7), algorithms=("tree",),
+              tree=TokenTree.chain(2), tree_acceptance=0.5)
+    s = Scenario(ConstantLatency(30.0), ConstantLatency(3.0), IIDAcceptance(0.7), tokens=20)
+    with pytest.raises(InvalidParameterError, match="must be a tree acceptance law"):
+        simulate(s, "dsi", replications=1, tree=TokenTree.chain(2), tree_acceptance="0.5")

@@ -189,6 +189,9 @@ class TreeSpec:
     __slots__ = ("parents", "hazards", "label", "tree", "law")
 
     def __init__(self, tree, law) -> None:
+        from ..trees.law import _check_acceptance
+
+        law = _check_acceptance(law)  # one named error for every engine that takes a tree law
         self.tree, self.law = tree, law
         self.parents = tuple(tree.parents)
         width = max(tree.ranks.max(initial=1), 1)
