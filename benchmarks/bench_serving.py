@@ -19,9 +19,11 @@ import _machine  # noqa: F401  (one BLAS thread; import before numpy)
 import numpy as np
 import simpy
 
-from simspec import AffineLatency, ConstantLatency, IIDAcceptance, StaticLookahead
+from simspec import AffineLatency, ConstantLatency, IIDAcceptance, StaticLookahead, TokenTree
 from simspec.batch_latency import BatchedLatency
 from simspec.deployment import Overheads
+from simspec.des.tree import TreeSpec
+from simspec.trees import PositionalTreeAcceptance
 from simspec.serving import Batching, PoissonArrivals, UniformLengths, Workload
 from simspec.serving.dsi import run_dsi_engine
 from simspec.serving.engine import run_engine
@@ -98,15 +100,17 @@ def main(argv=None) -> int:
     outcomes = [acc.draw(rng, int(s), 1).accepted[0] for s in table.output_len]
     cfg = Batching(max_batch=args.max_batch)
 
+    tree = TreeSpec(TokenTree.k_ary([2, 2, 1, 1]), PositionalTreeAcceptance.from_chain_rate(0.8, sibling_rate=0.4))
+
     def engine(alg):
         return run_engine(table, outcomes, None, target, drafter, alg, StaticLookahead(4), cfg, Overheads(),
-                          np.random.default_rng(0))
+                          np.random.default_rng(0), tree, np.random.default_rng(2))
 
     eng = engine("nonsi")
     base = baseline(table, target, args.max_batch)
     np.testing.assert_allclose(base, [r.finish for r in eng.requests], rtol=1e-12)
     times = {"plain simpy (non-SI)": [], "simspec engine (non-SI)": [], "simspec engine (SI, k=4)": [],
-             "simspec DSI engine (k=4, 2 servers)": []}
+             "simspec engine (tree SI, 14 nodes)": [], "simspec DSI engine (k=4, 2 servers)": []}
     dsi_cfg = Batching(max_batch=args.max_batch, replicas=2)
     for _ in range(args.repeats):
         t = time.perf_counter()
@@ -118,6 +122,9 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         engine("si")
         times["simspec engine (SI, k=4)"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        engine("tree")
+        times["simspec engine (tree SI, 14 nodes)"].append(time.perf_counter() - t)
         t = time.perf_counter()
         run_dsi_engine(table, outcomes, None, target, drafter, StaticLookahead(4), dsi_cfg, Overheads(),
                        np.random.default_rng(0))
