@@ -173,6 +173,15 @@ table = best_k_by_batch([1, 16, 64], [1, 2, 3, 4, 6], target, drafter, IIDAccept
                         output_len=64, batching=simspec.Batching(drafter="shared"), replications=1, rng=0)
 table.figure()"""),
     new_code_cell("table.best_k()"),
+    new_markdown_cell("## A token tree under load\n\nThe same pair with tree SI beside the chain: a tree of the chain's depth with two candidates at the first two levels (`TokenTree.k_ary([2, 2, 1, 1])`, 14 nodes), second candidates accepted at 0.35 (an assumption: set your own). It wins while the batch is small; each sequence then puts 15 tokens into every step instead of 5, the batch turns compute-bound sooner, and the tree stops paying before the chain does."),
+    new_code_cell("""from simspec import PositionalTreeAcceptance, TokenTree
+
+trees = load_curve([0.5, 4, 16, 48], target, drafter, IIDAcceptance(0.7), prompt_len=512, output_len=128,
+                   requests=120, lookahead=4, batching=simspec.Batching(max_batch=64, drafter="shared"),
+                   replications=2, rng=0, algorithms=("nonsi", "si", "tree"), tree=TokenTree.k_ary([2, 2, 1, 1]),
+                   tree_acceptance=PositionalTreeAcceptance.from_chain_rate(0.7, sibling_rate=0.35))
+trees.figure()"""),
+    new_code_cell("trees"),
     new_markdown_cell("## One request at a time\n\nEvery request's TTFT, TPOT and end-to-end latency, as a data frame (pandas):"),
     new_code_cell("""res = curve.results[-1]
 res.to_frame(per_request=True).groupby("algorithm")[["ttft_ms", "tpot_ms", "e2e_ms"]].describe().T"""),
