@@ -1,8 +1,9 @@
 """Speculative decoding under load: request arrivals, continuous batching, KV cache, SI vs plain decoding.
 
 ``serve(workload, target, drafter, acceptance, ...)`` runs the same requests with
-non-SI and SI through a discrete-event serving engine (:mod:`simspec.serving.engine`)
-and returns a :class:`ServingResult`: TTFT, TPOT and end-to-end percentiles,
+non-SI and SI, and on request tree SI (:mod:`simspec.serving.engine`) and DSI on a
+shared pool of batching servers (:mod:`simspec.serving.dsi`), through a discrete-event
+serving engine, and returns a :class:`ServingResult`: TTFT, TPOT and end-to-end percentiles,
 throughput, goodput, GPU-seconds per token, with intervals over replications,
 the speedups, and one record per request.  ``docs/guides/serving.md`` is the guide.
 """
