@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .heatmap import Heatmap
 
 __all__ = ["heatmap_figure", "gantt_figure", "ranking_figure", "save_figure", "ALGORITHM_COLOURS", "POLICY_COLOURS",
-           "VERIFIER_COLOURS", "policy_colour"]
+           "VERIFIER_COLOURS", "policy_colour", "shade"]
 
 #: One colour per algorithm, in every figure (colour-blind safe, Okabe–Ito).
 ALGORITHM_COLOURS = {"nonsi": "#7f7f7f", "si": "#0072B2", "dsi": "#D55E00", "tree": "#009E73", "pearl": "#CC79A7",
@@ -56,6 +56,20 @@ def policy_colour(name: str) -> str:
         if name.startswith(prefix):
             return colour
     return "#999999"
+
+
+def shade(colour: str, level: float) -> str:
+    """``colour`` mixed with white (``level`` 0: the colour itself, 1: white): one hue, several lines.
+
+    Figures that draw one algorithm or verifier several times (a line per drafter cost, per kernel) keep its
+    colour and vary the shade.
+
+    >>> shade("#0072B2", 0.0), shade("#000000", 0.5)
+    ('#0072b2', '#808080')
+    """
+    from matplotlib.colors import to_hex, to_rgb
+
+    return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(colour)))
 
 
 def ranking_figure(ranking, ax: "Axes | None" = None) -> "Figure":

@@ -256,13 +256,6 @@ def write_outputs(results: list[dict], out: Path, png: bool, header: str, elapse
     return text
 
 
-def _shade(colour: str, level: float) -> str:
-    """``colour`` mixed with white (``level`` 0: itself): one hue per algorithm, a shade per drafter cost."""
-    from matplotlib.colors import to_hex, to_rgb
-
-    return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(colour)))
-
-
 def figure(results: list[dict], an: dict):
     """Latency (top) and GPU-seconds (bottom) per token against N, a column per acceptance rate.
 
@@ -271,7 +264,7 @@ def figure(results: list[dict], an: dict):
     """
     from matplotlib.figure import Figure
 
-    from simspec.plots import ALGORITHM_COLOURS
+    from simspec.plots import ALGORITHM_COLOURS, shade
 
     S = results[0]["tokens"]
     fig = Figure(figsize=(7.0, 6.4), layout="constrained")
@@ -282,7 +275,7 @@ def figure(results: list[dict], an: dict):
         ax_l, ax_g = axes[0, j], axes[1, j]
         for res in (r for r in results if r["a"] == a):
             c = res["c"]
-            dsi, si = _shade(ALGORITHM_COLOURS["dsi"], levels[c]), _shade(ALGORITHM_COLOURS["si"], levels[c])
+            dsi, si = shade(ALGORITHM_COLOURS["dsi"], levels[c]), shade(ALGORITHM_COLOURS["si"], levels[c])
             for policy, ls, lab in (("best", "-", "best k"), ("k1", "--", "k = 1")):
                 lat = [res["rows"][(policy, n)]["lat"].mean() / S for n in ns]
                 gpu = [res["rows"][(policy, n)]["gpu"].mean() / S for n in ns]

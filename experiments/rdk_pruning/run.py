@@ -321,13 +321,12 @@ def figure(rows: list[dict]):
     """Acceptance against pruning (top) and where RDK's gain comes from (bottom), in simspec's figure style:
     each verifier in its colour (``simspec.plots.VERIFIER_COLOURS``; RDK's kernels in shades of RDK's), every
     axis with its unit, 7 inches wide."""
-    from matplotlib.colors import to_hex, to_rgb
     from matplotlib.figure import Figure
 
-    from simspec.plots import VERIFIER_COLOURS
+    from simspec.plots import VERIFIER_COLOURS, shade as _mix
 
-    def shade(level: float) -> str:  # RDK's colour mixed with white
-        return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(VERIFIER_COLOURS["rdk"])))
+    def shade(level: float) -> str:  # RDK's colour, lighter for the reference kernels
+        return _mix(VERIFIER_COLOURS["rdk"], level)
 
     by = _by_prune(rows)
     x = np.array(sorted(by)) * 100

@@ -224,13 +224,12 @@ def summary(rows: list[list]) -> str:
 def figure(rows: list[list]):
     """SI's gain over non-SI against the request rate, in simspec's figure style: SI in its blue (a shade per
     drafter and acceptance), 7 inches wide, every axis with its unit."""
-    from matplotlib.colors import to_hex, to_rgb
     from matplotlib.figure import Figure
 
-    from simspec.plots import ALGORITHM_COLOURS
+    from simspec.plots import ALGORITHM_COLOURS, shade as _mix
 
-    def shade(level: float) -> str:  # SI's colour mixed with white
-        return to_hex(tuple(x + (1.0 - x) * level for x in to_rgb(ALGORITHM_COLOURS["si"])))
+    def shade(level: float) -> str:  # SI's colour, lighter for the draft model
+        return _mix(ALGORITHM_COLOURS["si"], level)
 
     fig = Figure(figsize=(7.0, 3.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True)
